@@ -1,0 +1,164 @@
+// Package api is the node's HTTP JSON interface: status, identities and
+// transaction submission. Handlers decide nothing themselves: authorization
+// comes from the ledger through the application, and every request that
+// acts for someone carries that actor's signature.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// ErrUnavailable reports a node that cannot take the request now.
+var ErrUnavailable = errors.New("node unavailable")
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	ChainID    string `json:"chain_id"`
+	Height     int64  `json:"height"`
+	NodeID     string `json:"node_id"`
+	Validators int    `json:"validators"`
+	AppHash    string `json:"app_hash"`
+	Peers      int    `json:"peers"`
+}
+
+// Backend is the node as the handlers see it.
+type Backend interface {
+	Status() Status
+	App() *app.App
+	Submit(ctx context.Context, raw []byte) (app.Result, error)
+}
+
+// SubmitTimeout bounds how long a submission waits for its block.
+const SubmitTimeout = 30 * time.Second
+
+type handler struct {
+	b       Backend
+	maxBody int64
+	log     *slog.Logger
+}
+
+// NewHandler returns the API's routes.
+func NewHandler(b Backend, maxBody int64, log *slog.Logger) http.Handler {
+	h := &handler{b: b, maxBody: maxBody, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", h.status)
+	mux.HandleFunc("GET /v1/actors/{id}", h.actor)
+	mux.HandleFunc("POST /v1/txs", h.submit)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.b.Status())
+}
+
+// ActorInfo is the body of GET /v1/actors/{id}.
+type ActorInfo struct {
+	app.Actor
+	Nonce uint64 `json:"nonce"`
+}
+
+func (h *handler) actor(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !ident.ValidID(id) {
+		writeError(w, http.StatusBadRequest, "malformed actor ID; IDs look like mc1 followed by 40 hex digits")
+		return
+	}
+	a, err := h.b.App().GetActor(id)
+	if errors.Is(err, app.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("actor %s is not registered on this ledger", id))
+		return
+	}
+	if err != nil {
+		h.internal(w, err)
+		return
+	}
+	nonce, err := h.b.App().Nonce(id)
+	if err != nil {
+		h.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ActorInfo{Actor: *a, Nonce: nonce})
+}
+
+func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(h.maxBody, tx.MaxSize)))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("transaction larger than %d bytes", tooBig.Limit))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), SubmitTimeout)
+	defer cancel()
+	res, err := h.b.Submit(ctx, raw)
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, err.Error()+"; retry shortly")
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, err.Error())
+		return
+	case err != nil:
+		h.internal(w, err)
+		return
+	}
+	writeJSON(w, httpStatus(res.Code), res)
+}
+
+// httpStatus maps a result code to the HTTP status that fits it.
+func httpStatus(code uint32) int {
+	switch code {
+	case app.CodeOK:
+		return http.StatusOK
+	case app.CodeMalformed, app.CodeInvalid:
+		return http.StatusBadRequest
+	case app.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case app.CodeBadSignature, app.CodeUnknownSigner:
+		return http.StatusUnauthorized
+	case app.CodeUnauthorized:
+		return http.StatusForbidden
+	case app.CodeReplay, app.CodeExists:
+		return http.StatusConflict
+	case app.CodeNotFound:
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func (h *handler) internal(w http.ResponseWriter, err error) {
+	h.log.Error("api internal error", "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error; see the node's log")
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, Error{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,223 @@
+// Package app is medchain's ABCI 2.0 application: the deterministic state
+// machine that CometBFT drives. It checks and applies transactions, keeps
+// the state in [state.Store], and answers the node's reads from committed
+// state without waiting behind consensus.
+//
+// Nothing here reads the local clock, iterates a map into the state or uses
+// floating point: every node that applies the same blocks reaches the same
+// app hash.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/state"
+	"github.com/medchain/medchain/tx"
+)
+
+// Version is reported to CometBFT in Info.
+const Version = "0.1.0"
+
+// Genesis is the application part of the genesis file.
+type Genesis struct {
+	// Admins are network admins' public keys (ident.Public strings).
+	Admins []string `json:"admins"`
+}
+
+// Result is the outcome of a committed transaction.
+type Result struct {
+	Hash   string `json:"tx"`
+	Height int64  `json:"height"`
+	Code   uint32 `json:"code"`
+	Log    string `json:"log,omitempty"`
+}
+
+// App is the ABCI application. Create it with [New].
+type App struct {
+	abci.BaseApplication
+	chainID string
+	store   *state.Store
+	log     *slog.Logger
+
+	// Consensus connection only: the block being executed.
+	block   *state.Delta
+	height  int64
+	results []Result
+
+	checkMu sync.Mutex
+	pending map[string]uint64 // nonces accepted into the mempool since the last commit
+
+	waitMu  sync.Mutex
+	waiters map[string][]chan Result
+}
+
+// New returns an application over store for chainID.
+func New(chainID string, store *state.Store, log *slog.Logger) *App {
+	return &App{
+		chainID: chainID,
+		store:   store,
+		log:     log,
+		pending: map[string]uint64{},
+		waiters: map[string][]chan Result{},
+	}
+}
+
+// ChainID returns the chain this application serves.
+func (a *App) ChainID() string { return a.chainID }
+
+// Store returns the committed state, for reads.
+func (a *App) Store() *state.Store { return a.store }
+
+// Info reports exactly the last committed height and app hash, so that
+// CometBFT replays whatever a crash cut off.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	h := a.store.Height()
+	res := &abci.ResponseInfo{Data: "medchain", Version: Version, LastBlockHeight: h}
+	if h > 0 {
+		res.LastBlockAppHash = a.store.Root()
+	}
+	return res, nil
+}
+
+// InitChain writes the genesis admins. They are committed with block 1.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	if req.ChainId != a.chainID {
+		return nil, fmt.Errorf("genesis chain %q, application configured for %q", req.ChainId, a.chainID)
+	}
+	var g Genesis
+	if len(req.AppStateBytes) > 0 {
+		if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
+			return nil, fmt.Errorf("genesis app_state: %w", err)
+		}
+	}
+	a.block = a.store.Begin()
+	for _, s := range g.Admins {
+		pub, err := ident.ParsePublic(s)
+		if err != nil {
+			return nil, fmt.Errorf("genesis admin: %w", err)
+		}
+		if err := putActor(a.block, &Actor{ID: pub.ID(), Kind: KindAdmin, Public: s, Name: "admin"}); err != nil {
+			return nil, err
+		}
+	}
+	root, err := a.block.Root()
+	if err != nil {
+		return nil, err
+	}
+	return &abci.ResponseInitChain{AppHash: root}, nil
+}
+
+// CheckTx runs every check against committed state and the nonces already
+// in the mempool. It is cheap to reject: decoding and a size check come
+// before the signature.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	signer := ""
+	if t, _, err := tx.Decode(req.Tx); err == nil {
+		signer = t.Signer
+	}
+	h := a.store.Height()
+	t, err := a.execute(env{w: a.store.Begin(), height: h + 1}, req.Tx, a.pending[signer])
+	if err != nil {
+		return &abci.ResponseCheckTx{Code: codeOf(err), Log: err.Error()}, nil
+	}
+	a.pending[t.Signer] = t.Nonce
+	return &abci.ResponseCheckTx{Code: CodeOK}, nil
+}
+
+// ProcessProposal rejects a block that carries a transaction that cannot
+// even be decoded: an honest proposer never includes one.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	for _, raw := range req.Txs {
+		if _, _, err := tx.Decode(raw); err != nil {
+			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+		}
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes the block's transactions in order on a fresh delta
+// and returns the app hash the state will have once committed.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	if a.block == nil {
+		a.block = a.store.Begin()
+	}
+	a.height = req.Height
+	e := env{w: a.block, height: req.Height, time: req.Time.UnixNano()}
+	res := make([]*abci.ExecTxResult, len(req.Txs))
+	a.results = a.results[:0]
+	for i, raw := range req.Txs {
+		_, err := a.execute(e, raw, 0)
+		r := &abci.ExecTxResult{Code: codeOf(err)}
+		if err != nil {
+			r.Log = err.Error()
+		}
+		res[i] = r
+		a.results = append(a.results, Result{Hash: tx.Hash(raw), Height: req.Height, Code: r.Code, Log: r.Log})
+	}
+	root, err := a.block.Root()
+	if err != nil {
+		return nil, fmt.Errorf("compute app hash at height %d: %w", req.Height, err)
+	}
+	return &abci.ResponseFinalizeBlock{TxResults: res, AppHash: root}, nil
+}
+
+// Commit persists the block atomically, then tells those waiting on its
+// transactions.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	if a.block == nil {
+		a.block = a.store.Begin()
+	}
+	if _, err := a.store.Commit(a.block, a.height); err != nil {
+		return nil, err
+	}
+	a.block = nil
+	a.checkMu.Lock()
+	clear(a.pending) // the mempool rechecks what is left and refills this
+	a.checkMu.Unlock()
+	a.notify(a.results)
+	a.log.Debug("committed", "height", a.height, "txs", len(a.results))
+	return &abci.ResponseCommit{}, nil
+}
+
+// Wait registers interest in a transaction's commit. The returned channel
+// receives its result once; cancel must be called if the caller gives up.
+func (a *App) Wait(hash string) (ch <-chan Result, cancel func()) {
+	c := make(chan Result, 1)
+	a.waitMu.Lock()
+	a.waiters[hash] = append(a.waiters[hash], c)
+	a.waitMu.Unlock()
+	return c, func() {
+		a.waitMu.Lock()
+		defer a.waitMu.Unlock()
+		ws := a.waiters[hash]
+		for i, w := range ws {
+			if w == c {
+				a.waiters[hash] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(a.waiters[hash]) == 0 {
+			delete(a.waiters, hash)
+		}
+	}
+}
+
+func (a *App) notify(results []Result) {
+	a.waitMu.Lock()
+	defer a.waitMu.Unlock()
+	for _, r := range results {
+		for _, c := range a.waiters[r.Hash] {
+			c <- r
+		}
+		delete(a.waiters, r.Hash)
+	}
+}

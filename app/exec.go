@@ -1,0 +1,154 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// env is what a transaction executes against: a block in progress (or a
+// throwaway one in CheckTx), the block's height and time.
+type env struct {
+	w      writer
+	height int64
+	time   int64 // block time, unix nanoseconds
+}
+
+// execute checks and applies one raw transaction. Every check runs here, in
+// CheckTx and again in FinalizeBlock; nothing is trusted from an earlier run.
+func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
+	t, body, err := tx.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := a.signerKey(e.w, t, body)
+	if err != nil {
+		return t, err
+	}
+	if err := t.Verify(a.chainID, pub); err != nil {
+		return t, err
+	}
+	last, err := getNonce(e.w, t.Signer)
+	if err != nil {
+		return t, err
+	}
+	last = max(last, pendingNonce)
+	if t.Nonce <= last {
+		return t, fmt.Errorf("%w: nonce %d of %s is not above its last nonce %d; sign again with a fresh nonce", ErrReplay, t.Nonce, t.Signer, last)
+	}
+	if err := a.apply(e, t, body); err != nil {
+		return t, err
+	}
+	putNonce(e.w, t.Signer, t.Nonce)
+	return t, nil
+}
+
+// signerKey finds the signer's public key: from the ledger, or, for a
+// patient registering itself, from the transaction.
+func (a *App) signerKey(r reader, t *tx.Tx, body any) (ed25519.PublicKey, error) {
+	if p, ok := body.(*tx.PatientAdd); ok {
+		pub, err := ident.ParsePublic(p.Public)
+		if err != nil {
+			return nil, fmt.Errorf("%w: patient key: %v", tx.ErrMalformed, err)
+		}
+		return pub.Sign, nil
+	}
+	act, err := getActor(r, t.Signer)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s is not registered on this ledger; register it first", ErrUnknownSigner, t.Signer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pub, err := ident.ParsePublic(act.Public)
+	if err != nil {
+		return nil, fmt.Errorf("state holds a corrupt key for %s: %w", act.ID, err)
+	}
+	return pub.Sign, nil
+}
+
+func (a *App) apply(e env, t *tx.Tx, body any) error {
+	switch b := body.(type) {
+	case *tx.OrgAdd:
+		return a.orgAdd(e, t, b)
+	case *tx.MemberAdd:
+		return a.memberAdd(e, t, b)
+	case *tx.PatientAdd:
+		return a.patientAdd(e, t, b)
+	}
+	return fmt.Errorf("%w: no handler for %s", tx.ErrMalformed, t.Type)
+}
+
+// newActor validates a public key and that it is not registered yet.
+func newActor(e env, public, kind string) (*Actor, error) {
+	pub, err := ident.ParsePublic(public)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	id := pub.ID()
+	if _, err := getActor(e.w, id); err == nil {
+		return nil, fmt.Errorf("%w: %s is already on the ledger", ErrExists, id)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return &Actor{ID: id, Kind: kind, Public: public, Height: e.height}, nil
+}
+
+func (a *App) requireKind(r reader, id, kind, what string) (*Actor, error) {
+	act, err := getActor(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if act.Kind != kind {
+		return nil, fmt.Errorf("%w: only %s may %s; %s is a %s", ErrUnauthorized, kind+"s", what, id, act.Kind)
+	}
+	return act, nil
+}
+
+func (a *App) orgAdd(e env, t *tx.Tx, b *tx.OrgAdd) error {
+	if _, err := a.requireKind(e.w, t.Signer, KindAdmin, "admit an organization"); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(b.Name)
+	if name == "" || len(name) > 128 || name != b.Name {
+		return fmt.Errorf("%w: organization name must be 1-128 characters without surrounding spaces", ErrInvalid)
+	}
+	org, err := newActor(e, b.Public, KindOrg)
+	if err != nil {
+		return err
+	}
+	org.Name = name
+	return putActor(e.w, org)
+}
+
+func (a *App) memberAdd(e env, t *tx.Tx, b *tx.MemberAdd) error {
+	if _, err := a.requireKind(e.w, t.Signer, KindOrg, "admit members"); err != nil {
+		return err
+	}
+	if !consent.ValidRole(b.Role) {
+		return fmt.Errorf("%w: role %q; use one of %s", ErrInvalid, b.Role, strings.Join(consent.Roles, ", "))
+	}
+	m, err := newActor(e, b.Public, KindMember)
+	if err != nil {
+		return err
+	}
+	m.Role, m.Org = b.Role, t.Signer
+	e.w.Set(memberKey(t.Signer, m.ID), nil)
+	return putActor(e.w, m)
+}
+
+func (a *App) patientAdd(e env, t *tx.Tx, b *tx.PatientAdd) error {
+	p, err := newActor(e, b.Public, KindPatient)
+	if err != nil {
+		return err
+	}
+	if p.ID != t.Signer {
+		return fmt.Errorf("%w: a patient registers only its own key", ErrUnauthorized)
+	}
+	return putActor(e.w, p)
+}

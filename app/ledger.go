@@ -1,0 +1,95 @@
+package app
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/medchain/medchain/state"
+)
+
+// Actor kinds.
+const (
+	KindAdmin   = "admin"
+	KindOrg     = "org"
+	KindMember  = "member"
+	KindPatient = "patient"
+)
+
+// Actor is a registered identity as the ledger holds it.
+type Actor struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Public string `json:"public"`
+	Name   string `json:"name,omitempty"`
+	Role   string `json:"role,omitempty"`
+	Org    string `json:"org,omitempty"`
+	Height int64  `json:"height"`
+}
+
+// Key layout of the application state.
+func actorKey(id string) []byte      { return []byte("actor/" + id) }
+func nonceKey(id string) []byte      { return []byte("nonce/" + id) }
+func memberKey(org, m string) []byte { return []byte("orgmember/" + org + "/" + m) }
+
+// reader is what both committed state and a block in progress offer.
+type reader interface {
+	Get(key []byte) ([]byte, error)
+}
+
+// writer is a block in progress.
+type writer interface {
+	reader
+	Set(key, value []byte)
+}
+
+func getActor(r reader, id string) (*Actor, error) {
+	b, err := r.Get(actorKey(id))
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, fmt.Errorf("%w: actor %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read actor %s: %w", id, err)
+	}
+	var a Actor
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("state holds a corrupt actor %s: %w", id, err)
+	}
+	return &a, nil
+}
+
+func putActor(w writer, a *Actor) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	w.Set(actorKey(a.ID), b)
+	return nil
+}
+
+func getNonce(r reader, id string) (uint64, error) {
+	b, err := r.Get(nonceKey(id))
+	if errors.Is(err, state.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read nonce of %s: %w", id, err)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("state holds a corrupt nonce for %s", id)
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func putNonce(w writer, id string, n uint64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	w.Set(nonceKey(id), b[:])
+}
+
+// GetActor reads a committed actor.
+func (a *App) GetActor(id string) (*Actor, error) { return getActor(a.store, id) }
+
+// Nonce returns the last nonce the ledger committed for id (0 if none).
+func (a *App) Nonce(id string) (uint64, error) { return getNonce(a.store, id) }

@@ -1,0 +1,195 @@
+// Package node wires a medchain node together: CometBFT consensus in
+// process, the application and its state, and the HTTP API. It owns start-up
+// and clean shutdown; the parts it wires hold the logic.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/mempool"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+
+	"github.com/medchain/medchain/api"
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/state"
+	"github.com/medchain/medchain/tx"
+)
+
+// AppDir is where the application state lives inside a home.
+const AppDir = "data/app"
+
+// Node is a running medchain node.
+type Node struct {
+	home   string
+	cfg    *Config
+	log    *slog.Logger
+	store  *state.Store
+	app    *app.App
+	comet  *cmtnode.Node
+	server *http.Server
+	ln     net.Listener
+}
+
+// Options tune a node at start.
+type Options struct {
+	// CometLogLevel filters CometBFT's own logs: "error" (default), "info", "debug".
+	CometLogLevel string
+}
+
+// Start opens home and starts consensus and the API. Stop it with [Node.Stop].
+func Start(home string, log *slog.Logger, o Options) (*Node, error) {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{home: home, cfg: cfg, log: log}
+	if err := n.start(o); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start(o Options) error {
+	cc := n.cfg.cometConfig(n.home)
+	if err := cc.ValidateBasic(); err != nil {
+		return fmt.Errorf("node config: %w", err)
+	}
+	store, err := state.Open(filepath.Join(n.home, AppDir))
+	if err != nil {
+		return err
+	}
+	n.store = store
+	n.app = app.New(n.cfg.ChainID, store, n.log)
+	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		return fmt.Errorf("load node key: %w", err)
+	}
+	ln, err := net.Listen("tcp", n.cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listen on %s: %w (is another node running? pick another api_addr in %s)", n.cfg.APIAddr, err, ConfigFile)
+	}
+	n.ln = ln
+	comet, err := cmtnode.NewNode(cc,
+		privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile()),
+		nodeKey,
+		proxy.NewConnSyncLocalClientCreator(n.app),
+		cmtnode.DefaultGenesisDocProviderFunc(cc),
+		cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation),
+		cometLogger(o.CometLogLevel),
+	)
+	if err != nil {
+		return fmt.Errorf("create consensus node: %w", err)
+	}
+	if err := comet.Start(); err != nil {
+		return fmt.Errorf("start consensus node: %w", err)
+	}
+	n.comet = comet
+	n.server = &http.Server{
+		Handler:           api.NewHandler(n, n.cfg.MaxBodyBytes, n.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	go func() {
+		if err := n.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("api server stopped", "err", err)
+		}
+	}()
+	n.log.Info("node started", "chain_id", n.cfg.ChainID, "node_id", nodeKey.ID(), "api", "http://"+n.cfg.APIAddr, "height", store.Height())
+	return nil
+}
+
+// Stop shuts down the API, then consensus, then closes the state: nothing
+// committed is lost, and a block in progress is replayed at the next start.
+func (n *Node) Stop() {
+	if n.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.server.Shutdown(ctx)
+		cancel()
+	} else if n.ln != nil {
+		n.ln.Close()
+	}
+	if n.comet != nil && n.comet.IsRunning() {
+		if err := n.comet.Stop(); err != nil {
+			n.log.Error("stop consensus", "err", err)
+		}
+		n.comet.Wait()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Error("close state", "err", err)
+		}
+	}
+}
+
+// Status implements api.Backend.
+func (n *Node) Status() api.Status {
+	st := api.Status{ChainID: n.cfg.ChainID, Height: n.store.Height(), AppHash: fmt.Sprintf("%X", n.store.Root())}
+	if n.comet != nil {
+		st.NodeID = string(n.comet.NodeInfo().ID())
+		// medchain has no validator updates yet: the set is genesis's.
+		st.Validators = len(n.comet.GenesisDoc().Validators)
+		st.Peers = n.comet.Switch().Peers().Size()
+	}
+	return st
+}
+
+// App implements api.Backend.
+func (n *Node) App() *app.App { return n.app }
+
+// Submit implements api.Backend: it checks raw through the mempool, then
+// waits until the block that carries it commits.
+func (n *Node) Submit(ctx context.Context, raw []byte) (app.Result, error) {
+	hash := tx.Hash(raw)
+	done, cancel := n.app.Wait(hash)
+	defer cancel()
+	checked := make(chan *abci.ResponseCheckTx, 1)
+	err := n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r }, mempool.TxInfo{})
+	if errors.Is(err, mempool.ErrTxInCache) {
+		return app.Result{Hash: hash, Code: app.CodeReplay, Log: "this exact transaction was already submitted; sign a new one with a fresh nonce"}, nil
+	}
+	if err != nil {
+		return app.Result{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	select {
+	case r := <-checked:
+		if r.Code != app.CodeOK {
+			return app.Result{Hash: hash, Code: r.Code, Log: r.Log}, nil
+		}
+	case <-ctx.Done():
+		return app.Result{}, ctx.Err()
+	}
+	select {
+	case r := <-done:
+		return r, nil
+	case <-ctx.Done():
+		return app.Result{}, fmt.Errorf("transaction %s accepted but not committed yet: %w", hash, ctx.Err())
+	}
+}
+
+func cometLogger(level string) cmtlog.Logger {
+	if level == "" {
+		level = "error"
+	}
+	l := cmtlog.NewTMLogger(cmtlog.NewSyncWriter(os.Stderr))
+	opt, err := cmtlog.AllowLevel(level)
+	if err != nil {
+		opt = cmtlog.AllowError()
+	}
+	return cmtlog.NewFilter(l, opt)
+}

@@ -1,0 +1,411 @@
+// Package state is medchain's versioned application state: an embedded Pebble
+// store and an app hash that is a Merkle commitment to every key and value.
+//
+// # Commitment
+//
+// Each key falls in one of [Buckets] buckets by the first bytes of its
+// SHA-256. A bucket's leaf hash covers its keys in order, each with the
+// SHA-256 of its value; a complete binary tree over the leaves gives the root,
+// which is the app hash. The shape depends only on the data, never on the
+// order of writes, so every node computes the same root. A block touches
+// only its own buckets: the cost of a block is proportional to what it
+// writes, not to the size of the state.
+//
+// # Durability
+//
+// A block's writes live in a [Delta] until [Store.Commit], which writes data,
+// bucket hashes, height and app hash in one synced Pebble batch. A crash
+// before that loses the whole block and nothing else, and [Store.Height]
+// reports exactly the last committed block.
+//
+// state never sees transactions and never reads a clock.
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// Buckets is the number of leaves of the commitment tree.
+const Buckets = 1 << 16
+
+// Key namespaces inside Pebble.
+const (
+	nsData   = 'd' // d | key -> value
+	nsIndex  = 'b' // b | bucket(2) | key -> sha256(value)
+	nsLeaf   = 'h' // h | bucket(2) -> leaf hash
+	nsMeta   = 'm' // m | name -> value
+	metaHgt  = "mheight"
+	metaHash = "mapphash"
+)
+
+// ErrNotFound reports a missing key.
+var ErrNotFound = errors.New("not found")
+
+// Store is the committed state. Reads of committed state are safe for
+// concurrent use with each other and with one writer building a [Delta].
+type Store struct {
+	db     *pebble.DB
+	mu     sync.RWMutex // guards tree and height against concurrent readers
+	tree   [][32]byte   // heap layout: tree[1] is the root, leaves at Buckets..2*Buckets-1
+	height int64
+}
+
+// Open opens or creates a store in dir. An empty dir means in memory.
+func Open(dir string) (*Store, error) {
+	opts := &pebble.Options{Logger: quietLogger{}}
+	if dir == "" {
+		opts.FS = vfs.NewMem()
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", dir, err)
+	}
+	s := &Store{db: db}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// load reads the height and the leaf hashes and rebuilds the inner tree.
+func (s *Store) load() error {
+	s.tree = make([][32]byte, 2*Buckets)
+	empty := leafHash(nil)
+	for i := Buckets; i < 2*Buckets; i++ {
+		s.tree[i] = empty
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsLeaf}, UpperBound: []byte{nsLeaf + 1}})
+	if err != nil {
+		return fmt.Errorf("read state leaves: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 3 || len(v) != 32 {
+			it.Close()
+			return fmt.Errorf("state is corrupt: leaf entry %x", k)
+		}
+		copy(s.tree[Buckets+int(binary.BigEndian.Uint16(k[1:]))][:], v)
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("read state leaves: %w", err)
+	}
+	for i := Buckets - 1; i >= 1; i-- {
+		s.tree[i] = nodeHash(s.tree[2*i], s.tree[2*i+1])
+	}
+	h, err := s.meta(metaHgt)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.height = 0
+	case err != nil:
+		return err
+	case len(h) != 8:
+		return errors.New("state is corrupt: height entry")
+	default:
+		s.height = int64(binary.BigEndian.Uint64(h))
+	}
+	if s.height > 0 {
+		stored, err := s.meta(metaHash)
+		if err != nil {
+			return fmt.Errorf("state is corrupt: app hash: %w", err)
+		}
+		if root := s.tree[1]; !bytes.Equal(stored, root[:]) {
+			return fmt.Errorf("state is corrupt: stored app hash %X, leaves give %X", stored, root)
+		}
+	}
+	return nil
+}
+
+func (s *Store) meta(name string) ([]byte, error) { return s.get([]byte(name)) }
+
+func (s *Store) get(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// Height returns the last committed height (0 before the first Commit).
+func (s *Store) Height() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.height
+}
+
+// Root returns the app hash of the committed state.
+func (s *Store) Root() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.tree[1]
+	return r[:]
+}
+
+// Get returns the committed value of key, or ErrNotFound.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	return s.get(dataKey(key))
+}
+
+// Scan calls fn for each committed key with prefix, in key order, until fn
+// returns false.
+func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	lo := dataKey(prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if !fn(it.Key()[1:], it.Value()) {
+			break
+		}
+	}
+	return it.Close()
+}
+
+func dataKey(k []byte) []byte { return append([]byte{nsData}, k...) }
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func bucketOf(key []byte) uint16 {
+	h := sha256.Sum256(key)
+	return binary.BigEndian.Uint16(h[:2])
+}
+
+func leafHash(entries [][2][]byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte{0})
+	var n [4]byte
+	for _, e := range entries {
+		binary.BigEndian.PutUint32(n[:], uint32(len(e[0])))
+		h.Write(n[:])
+		h.Write(e[0])
+		h.Write(e[1]) // sha256 of the value: fixed size
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func nodeHash(l, r [32]byte) [32]byte {
+	var b [65]byte
+	b[0] = 1
+	copy(b[1:], l[:])
+	copy(b[33:], r[:])
+	return sha256.Sum256(b[:])
+}
+
+// Delta is one block's pending writes on top of the committed state.
+// It is not safe for concurrent use.
+type Delta struct {
+	s      *Store
+	writes map[string][]byte // nil value: deleted
+	root   []byte
+	leaves map[uint16][32]byte
+}
+
+// Begin starts a delta over the committed state.
+func (s *Store) Begin() *Delta { return &Delta{s: s, writes: map[string][]byte{}} }
+
+// Get reads through the delta to the committed state.
+func (d *Delta) Get(key []byte) ([]byte, error) {
+	if v, ok := d.writes[string(key)]; ok {
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		return v, nil
+	}
+	return d.s.Get(key)
+}
+
+// Set writes key. value must not be nil.
+func (d *Delta) Set(key, value []byte) {
+	if value == nil {
+		value = []byte{}
+	}
+	d.writes[string(key)] = bytes.Clone(value)
+	d.root = nil
+}
+
+// Delete removes key.
+func (d *Delta) Delete(key []byte) { d.writes[string(key)] = nil; d.root = nil }
+
+// sortedKeys returns the written keys in order: the only way the delta is
+// ever traversed, so map order never reaches the hash or the disk.
+func (d *Delta) sortedKeys() []string {
+	keys := make([]string, 0, len(d.writes))
+	for k := range d.writes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Root computes the app hash the state will have once d is committed.
+func (d *Delta) Root() ([]byte, error) {
+	if d.root != nil {
+		return d.root, nil
+	}
+	byBucket := map[uint16][]string{}
+	var buckets []uint16
+	for _, k := range d.sortedKeys() {
+		b := bucketOf([]byte(k))
+		if _, ok := byBucket[b]; !ok {
+			buckets = append(buckets, b)
+		}
+		byBucket[b] = append(byBucket[b], k)
+	}
+	slices.Sort(buckets)
+	d.leaves = make(map[uint16][32]byte, len(buckets))
+	for _, b := range buckets {
+		entries, err := d.bucketEntries(b, byBucket[b])
+		if err != nil {
+			return nil, err
+		}
+		d.leaves[b] = leafHash(entries)
+	}
+	d.root = d.rootWith(buckets)
+	return d.root, nil
+}
+
+// bucketEntries merges the committed entries of bucket b with the delta's
+// writes to it (keys, sorted).
+func (d *Delta) bucketEntries(b uint16, keys []string) ([][2][]byte, error) {
+	merged := map[string][]byte{}
+	lo := []byte{nsIndex, byte(b >> 8), byte(b)}
+	it, err := d.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		merged[string(it.Key()[3:])] = bytes.Clone(it.Value())
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if v := d.writes[k]; v == nil {
+			delete(merged, k)
+		} else {
+			h := sha256.Sum256(v)
+			merged[k] = h[:]
+		}
+	}
+	names := make([]string, 0, len(merged))
+	for k := range merged {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	out := make([][2][]byte, len(names))
+	for i, k := range names {
+		out[i] = [2][]byte{[]byte(k), merged[k]}
+	}
+	return out, nil
+}
+
+// rootWith recomputes the path of each changed leaf on a copy-on-write view.
+func (d *Delta) rootWith(buckets []uint16) []byte {
+	changed := map[int][32]byte{}
+	at := func(i int) [32]byte {
+		if h, ok := changed[i]; ok {
+			return h
+		}
+		return d.s.tree[i]
+	}
+	for _, b := range buckets {
+		i := Buckets + int(b)
+		changed[i] = d.leaves[b]
+		for i > 1 {
+			i /= 2
+			changed[i] = nodeHash(at(2*i), at(2*i+1))
+		}
+	}
+	r := at(1)
+	return r[:]
+}
+
+// Commit makes d durable as the state at height, atomically, and returns
+// the app hash. d must not be used afterwards.
+func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
+	if d.s != s {
+		panic("state: delta of another store")
+	}
+	if height != s.height+1 {
+		return nil, fmt.Errorf("commit height %d after %d", height, s.height)
+	}
+	root, err := d.Root()
+	if err != nil {
+		return nil, err
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	for _, k := range d.sortedKeys() {
+		v := d.writes[k]
+		ik := append([]byte{nsIndex, 0, 0}, k...)
+		binary.BigEndian.PutUint16(ik[1:3], bucketOf([]byte(k)))
+		if v == nil {
+			_ = batch.Delete(dataKey([]byte(k)), nil)
+			_ = batch.Delete(ik, nil)
+			continue
+		}
+		h := sha256.Sum256(v)
+		_ = batch.Set(dataKey([]byte(k)), v, nil)
+		_ = batch.Set(ik, h[:], nil)
+	}
+	for b, h := range d.leaves {
+		_ = batch.Set([]byte{nsLeaf, byte(b >> 8), byte(b)}, h[:], nil)
+	}
+	var hb [8]byte
+	binary.BigEndian.PutUint64(hb[:], uint64(height))
+	_ = batch.Set([]byte(metaHgt), hb[:], nil)
+	_ = batch.Set([]byte(metaHash), root, nil)
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("commit state at height %d: %w", height, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for b, h := range d.leaves {
+		i := Buckets + int(b)
+		s.tree[i] = h
+		for i > 1 {
+			i /= 2
+			s.tree[i] = nodeHash(s.tree[2*i], s.tree[2*i+1])
+		}
+	}
+	s.height = height
+	return root, nil
+}
+
+// quietLogger keeps Pebble's informational chatter out of the node's logs.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

@@ -1,0 +1,193 @@
+// Package tx defines medchain transactions: their types, their one canonical
+// encoding, and how they are signed and checked.
+//
+// A transaction is canonical JSON: the struct fields in declaration order, no
+// insignificant whitespace, no unknown fields. [Decode] rejects every other
+// spelling of the same content, so a transaction has exactly one encoding and
+// one hash. The signature covers a domain label, the chain ID and the
+// transaction without its signature, so it cannot be replayed on another chain
+// or reinterpreted as another kind of signed message.
+//
+// tx knows nothing of the ledger's state: whether a signer exists, holds the
+// right role or has used a nonce is decided by the application.
+package tx
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/medchain/medchain/ident"
+)
+
+// MaxSize bounds an encoded transaction. Record contents never travel in a
+// transaction, so legitimate ones are far smaller.
+const MaxSize = 64 << 10
+
+// Domain separates transaction signatures from every other medchain signature.
+const Domain = "medchain/tx/v1"
+
+// Sentinel errors that callers branch on.
+var (
+	ErrMalformed    = errors.New("malformed transaction")
+	ErrTooLarge     = errors.New("transaction too large")
+	ErrBadSignature = errors.New("bad signature")
+)
+
+// Type names a transaction kind.
+type Type string
+
+// Transaction kinds.
+const (
+	TypeOrgAdd     Type = "org.add"
+	TypeMemberAdd  Type = "member.add"
+	TypePatientAdd Type = "patient.add"
+)
+
+// Tx is a signed transaction. Body holds the canonical JSON of the body type
+// that Type names.
+type Tx struct {
+	Type   Type            `json:"type"`
+	Signer string          `json:"signer"`
+	Nonce  uint64          `json:"nonce"`
+	Body   json.RawMessage `json:"body"`
+	Sig    []byte          `json:"sig,omitempty"`
+}
+
+// OrgAdd admits an organization. Signed by a network admin.
+type OrgAdd struct {
+	Public string `json:"public"`
+	Name   string `json:"name"`
+}
+
+// MemberAdd admits a member into the signing organization.
+type MemberAdd struct {
+	Public string `json:"public"`
+	Role   string `json:"role"`
+}
+
+// PatientAdd registers a patient. Signed by the patient's own key, which
+// Public carries, since the ledger does not know it yet.
+type PatientAdd struct {
+	Public string `json:"public"`
+}
+
+// newBody returns a pointer to a zero body of type t.
+func newBody(t Type) (any, error) {
+	switch t {
+	case TypeOrgAdd:
+		return new(OrgAdd), nil
+	case TypeMemberAdd:
+		return new(MemberAdd), nil
+	case TypePatientAdd:
+		return new(PatientAdd), nil
+	}
+	return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, t)
+}
+
+// New builds an unsigned transaction carrying body.
+func New(t Type, signer string, nonce uint64, body any) (*Tx, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s body: %w", t, err)
+	}
+	return &Tx{Type: t, Signer: signer, Nonce: nonce, Body: b}, nil
+}
+
+// SignBytes returns what the signature covers.
+func (t *Tx) SignBytes(chainID string) ([]byte, error) {
+	u := *t
+	u.Sig = nil
+	b, err := json.Marshal(&u)
+	if err != nil {
+		return nil, fmt.Errorf("encode transaction: %w", err)
+	}
+	out := make([]byte, 0, len(Domain)+len(chainID)+2+len(b))
+	out = append(append(append(append(out, Domain...), 0), chainID...), 0)
+	return append(out, b...), nil
+}
+
+// Sign sets the signature with key.
+func (t *Tx) Sign(chainID string, key ed25519.PrivateKey) error {
+	msg, err := t.SignBytes(chainID)
+	if err != nil {
+		return err
+	}
+	t.Sig = ed25519.Sign(key, msg)
+	return nil
+}
+
+// Verify checks the signature against pub, and that pub belongs to Signer.
+func (t *Tx) Verify(chainID string, pub ed25519.PublicKey) error {
+	if ident.IDOf(pub) != t.Signer {
+		return fmt.Errorf("%w: key does not belong to signer %s", ErrBadSignature, t.Signer)
+	}
+	msg, err := t.SignBytes(chainID)
+	if err != nil {
+		return err
+	}
+	if len(t.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, t.Sig) {
+		return fmt.Errorf("%w: signature by %s does not verify", ErrBadSignature, t.Signer)
+	}
+	return nil
+}
+
+// Encode returns the canonical encoding.
+func (t *Tx) Encode() ([]byte, error) { return json.Marshal(t) }
+
+// Hash returns the transaction hash, as CometBFT computes it.
+func Hash(raw []byte) string {
+	s := sha256.Sum256(raw)
+	return hex.EncodeToString(s[:])
+}
+
+// Decode parses a canonical transaction and its body. It rejects anything
+// oversized, any unknown field or type, a missing signature, and any encoding
+// that is not the canonical one.
+func Decode(raw []byte) (*Tx, any, error) {
+	if len(raw) > MaxSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), MaxSize)
+	}
+	var t Tx
+	if err := strictUnmarshal(raw, &t); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !ident.ValidID(t.Signer) {
+		return nil, nil, fmt.Errorf("%w: signer %q is not an actor ID", ErrMalformed, t.Signer)
+	}
+	if len(t.Sig) != ed25519.SignatureSize {
+		return nil, nil, fmt.Errorf("%w: signature missing or not %d bytes", ErrMalformed, ed25519.SignatureSize)
+	}
+	body, err := newBody(t.Type)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := strictUnmarshal(t.Body, body); err != nil {
+		return nil, nil, fmt.Errorf("%w: %s body: %v", ErrMalformed, t.Type, err)
+	}
+	canon, err := json.Marshal(&t)
+	if err != nil || !bytes.Equal(canon, raw) {
+		return nil, nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
+	}
+	if cb, err := json.Marshal(body); err != nil || !bytes.Equal(cb, t.Body) {
+		return nil, nil, fmt.Errorf("%w: %s body not in canonical encoding", ErrMalformed, t.Type)
+	}
+	return &t, body, nil
+}
+
+// strictUnmarshal decodes exactly one JSON value with no unknown fields.
+func strictUnmarshal(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
