@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,17 +43,27 @@ const SubmitTimeout = 30 * time.Second
 
 type handler struct {
 	b       Backend
+	blobs   BlobBackend
 	maxBody int64
 	log     *slog.Logger
+	replays replayCache
 }
 
 // NewHandler returns the API's routes.
-func NewHandler(b Backend, maxBody int64, log *slog.Logger) http.Handler {
-	h := &handler{b: b, maxBody: maxBody, log: log}
+func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) http.Handler {
+	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/actors/{id}", h.actor)
 	mux.HandleFunc("POST /v1/txs", h.submit)
+	mux.HandleFunc("PUT /v1/blobs/{hash}", h.putBlob)
+	mux.HandleFunc("GET /v1/blobs/{hash}", h.getBlob)
+	mux.HandleFunc("POST /v1/records/{id}/read", h.readRecord)
+	mux.HandleFunc("GET /v1/records", h.listRecords)
+	mux.HandleFunc("GET /v1/consents", h.listConsents)
+	mux.HandleFunc("GET /v1/access", h.accessLog)
+	mux.HandleFunc("GET /v1/patients/{id}/epochs", h.epochs)
+	mux.HandleFunc("GET /v1/orgs/{id}/members", h.members)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
@@ -95,14 +104,12 @@ func (h *handler) actor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(h.maxBody, tx.MaxSize)))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("transaction larger than %d bytes", tooBig.Limit))
+	raw, ok := h.readBody(w, r, min(h.maxBody, tx.MaxSize))
+	if !ok {
 		return
 	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+	if err := h.blobsPresent(raw); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), SubmitTimeout)
@@ -120,6 +127,25 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, httpStatus(res.Code), res)
+}
+
+// blobsPresent refuses a record whose blobs this node does not hold: the
+// ledger must never name contents that no node can serve.
+func (h *handler) blobsPresent(raw []byte) error {
+	_, body, err := tx.Decode(raw)
+	if err != nil {
+		return nil // the application rejects it with the reason
+	}
+	rp, ok := body.(*tx.RecordPut)
+	if !ok {
+		return nil
+	}
+	for _, b := range []string{rp.Ciphertext, rp.EpochEnv, rp.SelfEnv} {
+		if !h.blobs.HasBlob(b) {
+			return fmt.Errorf("blob %s is not stored on this node; upload it (PUT /v1/blobs/%s) before the record", b, b)
+		}
+	}
+	return nil
 }
 
 // httpStatus maps a result code to the HTTP status that fits it.

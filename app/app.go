@@ -42,9 +42,10 @@ type Result struct {
 // App is the ABCI application. Create it with [New].
 type App struct {
 	abci.BaseApplication
-	chainID string
-	store   *state.Store
-	log     *slog.Logger
+	chainID  string
+	store    *state.Store
+	log      *slog.Logger
+	programs programs
 
 	// Consensus connection only: the block being executed.
 	block   *state.Delta
@@ -56,6 +57,11 @@ type App struct {
 
 	waitMu  sync.Mutex
 	waiters map[string][]chan Result
+
+	// OnCommit, if set, is called after each commit with the blobs that the
+	// block's new records need. It must not block.
+	OnCommit func(blobs []string)
+	newBlobs []string
 }
 
 // New returns an application over store for chainID.
@@ -125,7 +131,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		signer = t.Signer
 	}
 	h := a.store.Height()
-	t, err := a.execute(env{w: a.store.Begin(), height: h + 1}, req.Tx, a.pending[signer])
+	t, err := a.execute(env{w: a.store.Begin(), height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[signer])
 	if err != nil {
 		return &abci.ResponseCheckTx{Code: codeOf(err), Log: err.Error()}, nil
 	}
@@ -151,9 +157,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		a.block = a.store.Begin()
 	}
 	a.height = req.Height
-	e := env{w: a.block, height: req.Height, time: req.Time.UnixNano()}
+	e := env{w: a.block, height: req.Height, time: req.Time.UnixNano(), final: true}
+	putTime(a.block, e.time)
 	res := make([]*abci.ExecTxResult, len(req.Txs))
 	a.results = a.results[:0]
+	a.newBlobs = nil
 	for i, raw := range req.Txs {
 		_, err := a.execute(e, raw, 0)
 		r := &abci.ExecTxResult{Code: codeOf(err)}
@@ -184,6 +192,10 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	clear(a.pending) // the mempool rechecks what is left and refills this
 	a.checkMu.Unlock()
 	a.notify(a.results)
+	if a.OnCommit != nil && len(a.newBlobs) > 0 {
+		a.OnCommit(a.newBlobs)
+	}
+	a.newBlobs = nil
 	a.log.Debug("committed", "height", a.height, "txs", len(a.results))
 	return &abci.ResponseCommit{}, nil
 }

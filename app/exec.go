@@ -15,8 +15,10 @@ import (
 // throwaway one in CheckTx), the block's height and time.
 type env struct {
 	w      writer
+	hash   string // of the transaction being executed
 	height int64
 	time   int64 // block time, unix nanoseconds
+	final  bool  // in FinalizeBlock, not CheckTx
 }
 
 // execute checks and applies one raw transaction. Every check runs here, in
@@ -26,6 +28,7 @@ func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.hash = tx.Hash(raw)
 	pub, err := a.signerKey(e.w, t, body)
 	if err != nil {
 		return t, err
@@ -80,6 +83,14 @@ func (a *App) apply(e env, t *tx.Tx, body any) error {
 		return a.memberAdd(e, t, b)
 	case *tx.PatientAdd:
 		return a.patientAdd(e, t, b)
+	case *tx.RecordPut:
+		return a.recordPut(e, t, b)
+	case *tx.ConsentGrant:
+		return a.consentGrant(e, t, b)
+	case *tx.ConsentRevoke:
+		return a.consentRevoke(e, t, b)
+	case *tx.Access:
+		return a.access(e, t, b)
 	}
 	return fmt.Errorf("%w: no handler for %s", tx.ErrMalformed, t.Type)
 }
@@ -105,7 +116,7 @@ func (a *App) requireKind(r reader, id, kind, what string) (*Actor, error) {
 		return nil, err
 	}
 	if act.Kind != kind {
-		return nil, fmt.Errorf("%w: only %s may %s; %s is a %s", ErrUnauthorized, kind+"s", what, id, act.Kind)
+		return nil, fmt.Errorf("%w: only %s may %s; %s is %s", ErrUnauthorized, kindNames[kind]+"s", what, id, article(kindNames[act.Kind]))
 	}
 	return act, nil
 }
@@ -150,5 +161,17 @@ func (a *App) patientAdd(e env, t *tx.Tx, b *tx.PatientAdd) error {
 	if p.ID != t.Signer {
 		return fmt.Errorf("%w: a patient registers only its own key", ErrUnauthorized)
 	}
+	if err := a.patientEpochs(e, p.ID, b.Epochs); err != nil {
+		return err
+	}
 	return putActor(e.w, p)
+}
+
+var kindNames = map[string]string{KindAdmin: "network admin", KindOrg: "organization", KindMember: "member", KindPatient: "patient"}
+
+func article(s string) string {
+	if strings.IndexByte("aeiou", s[0]) >= 0 {
+		return "an " + s
+	}
+	return "a " + s
 }

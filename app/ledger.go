@@ -36,6 +36,17 @@ func memberKey(org, m string) []byte { return []byte("orgmember/" + org + "/" + 
 // reader is what both committed state and a block in progress offer.
 type reader interface {
 	Get(key []byte) ([]byte, error)
+	Scan(prefix []byte, fn func(key, value []byte) bool) error
+}
+
+// scanIDs returns the last path element of every key under prefix, in order.
+func scanIDs(r reader, prefix []byte) ([]string, error) {
+	var ids []string
+	err := r.Scan(prefix, func(k, _ []byte) bool {
+		ids = append(ids, string(k[len(prefix):]))
+		return true
+	})
+	return ids, err
 }
 
 // writer is a block in progress.

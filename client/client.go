@@ -47,8 +47,9 @@ func NotFound(err error) bool {
 
 // Client talks to one node.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	chain string
 }
 
 // New returns a client for the node API at base, e.g. http://127.0.0.1:8780.
@@ -116,9 +117,18 @@ func (c *Client) Submit(ctx context.Context, t *tx.Tx) (Result, error) {
 // nonce is above both the ledger's last nonce for key and the clock in
 // nanoseconds, so concurrent senders rarely collide.
 func (c *Client) Send(ctx context.Context, key ident.Private, typ tx.Type, body any) (Result, error) {
-	st, err := c.Status(ctx)
+	t, err := c.Sign(ctx, key, typ, body)
 	if err != nil {
 		return Result{}, err
+	}
+	return c.Submit(ctx, t)
+}
+
+// Sign builds and signs a transaction without sending it.
+func (c *Client) Sign(ctx context.Context, key ident.Private, typ tx.Type, body any) (*tx.Tx, error) {
+	chain, err := c.chainID(ctx)
+	if err != nil {
+		return nil, err
 	}
 	nonce := uint64(time.Now().UnixNano())
 	a, err := c.Actor(ctx, key.ID())
@@ -126,16 +136,13 @@ func (c *Client) Send(ctx context.Context, key ident.Private, typ tx.Type, body 
 	case err == nil:
 		nonce = max(nonce, a.Nonce+1)
 	case !NotFound(err):
-		return Result{}, err
+		return nil, err
 	}
 	t, err := tx.New(typ, key.ID(), nonce, body)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	if err := t.Sign(st.ChainID, key.Sign); err != nil {
-		return Result{}, err
-	}
-	return c.Submit(ctx, t)
+	return t, t.Sign(chain, key.Sign)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
@@ -148,22 +155,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the node at %s (%v); is `medchain node` running, and is --node right?", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read response from %s: %w", c.base, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return decodeError(resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("node sent a malformed response to %s %s: %w", method, path, err)
-	}
-	return nil
+	return c.send(req, out)
 }
 
 func decodeError(status int, b []byte) error {
@@ -182,3 +174,5 @@ func decodeError(status int, b []byte) error {
 	}
 	return &Error{Status: status, Code: e.Code, Msg: msg}
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -43,6 +43,9 @@ type Config struct {
 	P2PAddr string `json:"p2p_addr"`
 	// Peers are persistent peers, "nodeid@host:port", comma separated.
 	Peers string `json:"peers,omitempty"`
+	// APIPeers are the other nodes' APIs, "nodeid@http://host:port", for
+	// blob replication.
+	APIPeers []string `json:"api_peers,omitempty"`
 	// BlockTime is how long a validator waits after a commit before the
 	// next height: the block interval on an idle network.
 	BlockTime Duration `json:"block_time"`

@@ -22,15 +22,20 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/types"
 
 	"github.com/medchain/medchain/api"
 	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/state"
 	"github.com/medchain/medchain/tx"
 )
 
-// AppDir is where the application state lives inside a home.
-const AppDir = "data/app"
+// Where the application state and the blobs live inside a home.
+const (
+	AppDir  = "data/app"
+	BlobDir = "data/blobs"
+)
 
 // Node is a running medchain node.
 type Node struct {
@@ -42,6 +47,8 @@ type Node struct {
 	comet  *cmtnode.Node
 	server *http.Server
 	ln     net.Listener
+	blobs  *replicator
+	cancel context.CancelFunc
 }
 
 // Options tune a node at start.
@@ -79,6 +86,9 @@ func (n *Node) start(o Options) error {
 	if err != nil {
 		return fmt.Errorf("load node key: %w", err)
 	}
+	if err := n.startBlobs(nodeKey, cc.GenesisFile()); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", n.cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen on %s: %w (is another node running? pick another api_addr in %s)", n.cfg.APIAddr, err, ConfigFile)
@@ -101,7 +111,7 @@ func (n *Node) start(o Options) error {
 	}
 	n.comet = comet
 	n.server = &http.Server{
-		Handler:           api.NewHandler(n, n.cfg.MaxBodyBytes, n.log),
+		Handler:           api.NewHandler(n, n.blobs, n.cfg.MaxBodyBytes, n.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
@@ -129,6 +139,9 @@ func (n *Node) Stop() {
 			n.log.Error("stop consensus", "err", err)
 		}
 		n.comet.Wait()
+	}
+	if n.cancel != nil {
+		n.cancel()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
@@ -180,6 +193,32 @@ func (n *Node) Submit(ctx context.Context, raw []byte) (app.Result, error) {
 	case <-ctx.Done():
 		return app.Result{}, fmt.Errorf("transaction %s accepted but not committed yet: %w", hash, ctx.Err())
 	}
+}
+
+func (n *Node) startBlobs(key *p2p.NodeKey, genesisFile string) error {
+	bs, err := blob.Open(filepath.Join(n.home, BlobDir))
+	if err != nil {
+		return err
+	}
+	peers, err := parseAPIPeers(n.cfg.APIPeers)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	g, err := types.GenesisDocFromFile(genesisFile)
+	if err != nil {
+		return fmt.Errorf("read genesis: %w", err)
+	}
+	n.blobs = newReplicator(bs, n.cfg.ChainID, key, peers, len(g.Validators), n.log)
+	n.app.OnCommit = n.blobs.want
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go n.blobs.run(ctx)
+	go func() { // catch up on blobs committed while this node was away
+		var names []string
+		_ = n.app.Blobs(func(name string) { names = append(names, name) })
+		n.blobs.want(names)
+	}()
+	return nil
 }
 
 func cometLogger(level string) cmtlog.Logger {

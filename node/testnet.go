@@ -46,10 +46,11 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		o.BlockTime = DefaultBlockTime
 	}
 	var (
-		nodes []TestnetNode
-		cfgs  []*Config
-		vals  []types.GenesisValidator
-		peers []string
+		nodes    []TestnetNode
+		cfgs     []*Config
+		vals     []types.GenesisValidator
+		peers    []string
+		apiPeers []string
 	)
 	for i := range o.Validators {
 		home := filepath.Join(o.Out, fmt.Sprintf("node%d", i))
@@ -69,6 +70,7 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 			return nil, err
 		}
 		peers = append(peers, fmt.Sprintf("%s@%s", nk.ID(), cfg.P2PAddr))
+		apiPeers = append(apiPeers, fmt.Sprintf("%s@http://%s", nk.ID(), cfg.APIAddr))
 		vals = append(vals, types.GenesisValidator{Address: pv.Key.PubKey.Address(), PubKey: pv.Key.PubKey, Power: 10, Name: cfg.Moniker})
 		cfgs = append(cfgs, cfg)
 		nodes = append(nodes, TestnetNode{Home: home, API: "http://" + cfg.APIAddr})
@@ -82,6 +84,7 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		for j, p := range peers {
 			if j != i {
 				others = append(others, p)
+				cfg.APIPeers = append(cfg.APIPeers, apiPeers[j])
 			}
 		}
 		cfg.Peers = strings.Join(others, ",")

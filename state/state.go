@@ -409,3 +409,36 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// Scan calls fn for each key with prefix as the delta sees it (its own
+// writes over the committed state), in key order, until fn returns false.
+func (d *Delta) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	merged := map[string][]byte{}
+	if err := d.s.Scan(prefix, func(k, v []byte) bool {
+		merged[string(k)] = bytes.Clone(v)
+		return true
+	}); err != nil {
+		return err
+	}
+	for k, v := range d.writes {
+		if !bytes.HasPrefix([]byte(k), prefix) {
+			continue
+		}
+		if v == nil {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !fn([]byte(k), merged[k]) {
+			break
+		}
+	}
+	return nil
+}

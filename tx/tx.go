@@ -71,9 +71,11 @@ type MemberAdd struct {
 }
 
 // PatientAdd registers a patient. Signed by the patient's own key, which
-// Public carries, since the ledger does not know it yet.
+// Public carries, since the ledger does not know it yet. Epochs publishes
+// the first key epoch of every category.
 type PatientAdd struct {
-	Public string `json:"public"`
+	Public string     `json:"public"`
+	Epochs []EpochPub `json:"epochs"`
 }
 
 // newBody returns a pointer to a zero body of type t.
@@ -85,6 +87,14 @@ func newBody(t Type) (any, error) {
 		return new(MemberAdd), nil
 	case TypePatientAdd:
 		return new(PatientAdd), nil
+	case TypeRecordPut:
+		return new(RecordPut), nil
+	case TypeConsentGrant:
+		return new(ConsentGrant), nil
+	case TypeConsentRevoke:
+		return new(ConsentRevoke), nil
+	case TypeAccess:
+		return new(Access), nil
 	}
 	return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, t)
 }

@@ -89,7 +89,7 @@ func patientAddCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) e
 		if err != nil {
 			return err
 		}
-		res, err := client.New(g.node).Send(ctx, k, tx.TypePatientAdd, tx.PatientAdd{Public: k.Public().String()})
+		res, err := client.New(g.node).RegisterPatient(ctx, k)
 		if err != nil {
 			return err
 		}

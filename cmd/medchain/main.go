@@ -81,6 +81,13 @@ func commands() []command {
 		{"org add", "", "admit an organization (network admins)", orgAddCmd},
 		{"member add", "", "admit a member into an organization (the organization)", memberAddCmd},
 		{"patient add", "", "register a patient (the patient)", patientAddCmd},
+		{"record put", "FILE", "encrypt a file and record it for a patient", recordPutCmd},
+		{"record get", "ID", "read and decrypt a record (leaves an access event)", recordGetCmd},
+		{"record list", "", "list a patient's records you may see", recordListCmd},
+		{"consent grant", "", "grant a member or organization access (the patient)", consentGrantCmd},
+		{"consent revoke", "ID", "revoke a consent (the patient)", consentRevokeCmd},
+		{"consent list", "", "list consents: a patient's, or those granted to you", consentListCmd},
+		{"access log", "", "list who read a patient's records (the patient)", accessLogCmd},
 	}
 }
 

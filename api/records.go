@@ -1,0 +1,309 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/blob"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// BlobBackend is the part of the node that holds and replicates blobs.
+type BlobBackend interface {
+	// StoreBlob keeps b locally and on enough peers to survive f failures,
+	// returning how many nodes hold it.
+	StoreBlob(ctx context.Context, name string, b []byte) (int, error)
+	// Blob returns a blob from the local store, fetching it from a peer if
+	// it is missing here.
+	Blob(ctx context.Context, name string) ([]byte, error)
+	// HasBlob reports whether the local store holds name.
+	HasBlob(name string) bool
+	// PeerRequest authenticates a request signed by a peer node.
+	PeerRequest(r *http.Request, body []byte) error
+	// KeepBlob stores a blob a peer pushed.
+	KeepBlob(name string, b []byte) error
+}
+
+// ReadResult is the body of a successful record read.
+type ReadResult struct {
+	Record     app.Record `json:"record"`
+	Consent    string     `json:"consent,omitempty"`
+	Height     int64      `json:"height"`
+	Ciphertext []byte     `json:"ciphertext"`
+	EpochEnv   []byte     `json:"epoch_env"`
+	KeyEnv     []byte     `json:"key_env,omitempty"`
+	KeyKind    string     `json:"key_kind"` // "patient", "author" or "grantee"
+}
+
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return nil, false
+	}
+	return b, true
+}
+
+func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("hash")
+	if !blob.ValidName(name) {
+		writeError(w, http.StatusBadRequest, blob.ErrBadName.Error())
+		return
+	}
+	body, ok := h.readBody(w, r, blob.MaxSize)
+	if !ok {
+		return
+	}
+	if blob.Hash(body) != name {
+		writeError(w, http.StatusBadRequest, "blob bytes do not hash to "+name)
+		return
+	}
+	if r.Header.Get("Authorization") == "" && h.blobs.PeerRequest(r, body) == nil {
+		if err := h.blobs.KeepBlob(name, body); err != nil {
+			h.internal(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": 1})
+		return
+	}
+	if _, err := h.authenticate(r, body); err != nil {
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	copies, err := h.blobs.StoreBlob(r.Context(), name, body)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": copies})
+}
+
+func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) {
+	if err := h.blobs.PeerRequest(r, nil); err != nil {
+		writeError(w, http.StatusForbidden, "blobs are served to peer nodes only; read records with POST /v1/records/{id}/read")
+		return
+	}
+	name := r.PathValue("hash")
+	if !h.blobs.HasBlob(name) {
+		writeError(w, http.StatusNotFound, "no blob "+name+" here")
+		return
+	}
+	b, err := h.blobs.Blob(r.Context(), name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(b)
+}
+
+// readRecord serves a record to a reader the ledger allows. For anyone but
+// the patient, the signed access transaction must commit first: the access
+// event is on the ledger before a byte is served.
+func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
+	raw, ok := h.readBody(w, r, tx.MaxSize)
+	if !ok {
+		return
+	}
+	t, body, err := tx.Decode(raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	acc, isAccess := body.(*tx.Access)
+	if !isAccess || acc.Record != r.PathValue("id") {
+		writeError(w, http.StatusBadRequest, "the body must be an access transaction for this record")
+		return
+	}
+	reader, err := h.b.App().GetActor(t.Signer)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%s is not registered", t.Signer))
+		return
+	}
+	pub, _ := ident.ParsePublic(reader.Public)
+	if err := t.Verify(h.b.App().ChainID(), pub.Sign); err != nil {
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	consentID, rec, err := h.b.App().AuthorizeRead(t.Signer, acc.Record, acc.Purpose)
+	if err != nil {
+		h.txError(w, err)
+		return
+	}
+	height := h.b.Status().Height
+	if t.Signer == rec.Patient {
+		// The patient's own read leaves no event; its signature must be fresh.
+		if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
+			writeError(w, http.StatusUnauthorized, "stale or replayed read request; sign a new one")
+			return
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), SubmitTimeout)
+		defer cancel()
+		res, err := h.b.Submit(ctx, raw)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		if res.Code != app.CodeOK {
+			writeJSON(w, httpStatus(res.Code), res)
+			return
+		}
+		height = res.Height
+	}
+	h.serveRecord(w, r, rec, t.Signer, consentID, height)
+}
+
+func (h *handler) serveRecord(w http.ResponseWriter, r *http.Request, rec *app.Record, who, consentID string, height int64) {
+	out := ReadResult{Record: *rec, Consent: consentID, Height: height}
+	var err error
+	keyBlob := ""
+	switch who {
+	case rec.Patient:
+		out.KeyKind = "patient"
+	case rec.Author:
+		out.KeyKind, keyBlob = "author", rec.SelfEnv
+	default:
+		out.KeyKind = "grantee"
+		if keyBlob, err = h.grantKey(rec, who); err != nil {
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *[]byte
+	}{{rec.Ciphertext, &out.Ciphertext}, {rec.EpochEnv, &out.EpochEnv}, {keyBlob, &out.KeyEnv}} {
+		if p.name == "" {
+			continue
+		}
+		if *p.dst, err = h.blobs.Blob(r.Context(), p.name); err != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("record %s: %v; retry when a peer holding it is up", rec.ID, err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// grantKey finds the envelope of the record's key epoch for who, or for
+// who's organization.
+func (h *handler) grantKey(rec *app.Record, who string) (string, error) {
+	holders := []string{who}
+	if a, err := h.b.App().GetActor(who); err == nil && a.Org != "" {
+		holders = append(holders, a.Org)
+	}
+	for _, holder := range holders {
+		if b, err := h.b.App().KeyEnvelope(rec.Patient, rec.Category, rec.Epoch, holder); err == nil {
+			return b, nil
+		}
+	}
+	return "", fmt.Errorf("the patient has not shared key epoch %d of %s with %s; ask the patient to grant again", rec.Epoch, rec.Category, who)
+}
+
+// txError answers an error from the application with its status.
+func (h *handler) txError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, app.ErrUnauthorized):
+		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, app.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, app.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		h.internal(w, err)
+	}
+}
+
+func (h *handler) listRecords(w http.ResponseWriter, r *http.Request) {
+	who, ok := h.signed(w, r)
+	if !ok {
+		return
+	}
+	patient := r.URL.Query().Get("patient")
+	if !ident.ValidID(patient) {
+		writeError(w, http.StatusBadRequest, "say whose records: ?patient=ID")
+		return
+	}
+	recs, err := h.b.App().Records(who.ID, patient)
+	if err != nil {
+		h.txError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
+}
+
+func (h *handler) listConsents(w http.ResponseWriter, r *http.Request) {
+	who, ok := h.signed(w, r)
+	if !ok {
+		return
+	}
+	cs, err := h.b.App().Consents(who.ID, r.URL.Query().Get("patient"))
+	if err != nil {
+		h.txError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consents": cs})
+}
+
+func (h *handler) accessLog(w http.ResponseWriter, r *http.Request) {
+	who, ok := h.signed(w, r)
+	if !ok {
+		return
+	}
+	patient := r.URL.Query().Get("patient")
+	if patient == "" {
+		patient = who.ID
+	}
+	if patient != who.ID {
+		writeError(w, http.StatusForbidden, "only the patient reads its access log")
+		return
+	}
+	evs, err := h.b.App().AccessLog(patient)
+	if err != nil {
+		h.txError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+func (h *handler) epochs(w http.ResponseWriter, r *http.Request) {
+	eps, err := h.b.App().Epochs(r.PathValue("id"))
+	if err != nil {
+		h.txError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"epochs": eps})
+}
+
+func (h *handler) members(w http.ResponseWriter, r *http.Request) {
+	ms, err := h.b.App().Members(r.PathValue("id"))
+	if err != nil {
+		h.internal(w, err)
+		return
+	}
+	if ms == nil {
+		ms = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
+// signed authenticates a GET request.
+func (h *handler) signed(w http.ResponseWriter, r *http.Request) (*app.Actor, bool) {
+	a, err := h.authenticate(r, nil)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return nil, false
+	}
+	return a, true
+}

@@ -1,0 +1,179 @@
+package app
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/tx"
+)
+
+// programs caches compiled conditions by their source. Compilation is
+// deterministic, so the cache changes only speed, never a decision.
+type programs struct {
+	mu sync.Mutex
+	m  map[string]*consent.Program
+}
+
+const maxPrograms = 4096
+
+func (p *programs) compile(c consent.Consent) (*consent.Program, error) {
+	p.mu.Lock()
+	prog, ok := p.m[c.Condition]
+	p.mu.Unlock()
+	if ok {
+		return prog, nil
+	}
+	prog, err := consent.Compile(c.Condition)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.m == nil || len(p.m) >= maxPrograms {
+		p.m = map[string]*consent.Program{}
+	}
+	p.m[c.Condition] = prog
+	p.mu.Unlock()
+	return prog, nil
+}
+
+func (a *App) consentGrant(e env, t *tx.Tx, b *tx.ConsentGrant) error {
+	if _, err := a.requireKind(e.w, t.Signer, KindPatient, "grant consent"); err != nil {
+		return err
+	}
+	g, err := getActor(e.w, b.Grantee)
+	if err != nil || (g.Kind != KindMember && g.Kind != KindOrg) {
+		return fmt.Errorf("%w: grantee %s is not a registered member or organization", ErrInvalid, b.Grantee)
+	}
+	if b.Until != 0 && b.ExpiresIn != 0 {
+		return fmt.Errorf("%w: give an expiry (expires_in) or an end time (until), not both", ErrInvalid)
+	}
+	if b.ExpiresIn < 0 {
+		return fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
+	}
+	c := consent.Consent{
+		ID: "c" + e.hash[:32], Patient: t.Signer, Grantee: b.Grantee, GranteeIsOrg: g.Kind == KindOrg,
+		Categories: b.Categories, Purposes: b.Purposes, Actions: b.Actions,
+		Start: e.time, Until: b.Until, Condition: b.Condition,
+	}
+	if b.ExpiresIn > 0 {
+		c.Until = e.time + b.ExpiresIn
+	}
+	if err := consent.Normalize(&c); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := a.putKeyEnvelopes(e, t.Signer, b.Keys, func(k tx.KeyEnvelope) bool {
+		return k.Holder == g.ID || (g.Kind == KindOrg && a.isMember(e.w, g.ID, k.Holder))
+	}); err != nil {
+		return err
+	}
+	e.w.Set(patientConsentKey(t.Signer, c.ID), nil)
+	e.w.Set(granteeConsentKey(b.Grantee, c.ID), nil)
+	return putJSON(e.w, consentKey(c.ID), Consent{Consent: c, Height: e.height})
+}
+
+func (a *App) isMember(r reader, org, id string) bool {
+	_, err := r.Get(memberKey(org, id))
+	return err == nil
+}
+
+// putKeyEnvelopes records where the wrapped epoch keys are, after checking
+// each names a holder the patient may give keys to and an existing epoch.
+func (a *App) putKeyEnvelopes(e env, patient string, keys []tx.KeyEnvelope, holderOK func(tx.KeyEnvelope) bool) error {
+	if len(keys) > maxKeyEnvelopes {
+		return fmt.Errorf("%w: at most %d key envelopes per transaction", ErrInvalid, maxKeyEnvelopes)
+	}
+	for _, k := range keys {
+		if !consent.ValidCategory(k.Category) || !validHash(k.Blob) {
+			return fmt.Errorf("%w: key envelope for category %q with blob %q", ErrInvalid, k.Category, k.Blob)
+		}
+		if !holderOK(k) {
+			return fmt.Errorf("%w: key envelope for %s, who is not the grantee or one of its members", ErrInvalid, k.Holder)
+		}
+		ep, err := getEpoch(e.w, patient, k.Category)
+		if err != nil {
+			return err
+		}
+		if k.Epoch > ep.Epoch {
+			return fmt.Errorf("%w: key envelope for epoch %d of %s, which does not exist yet", ErrInvalid, k.Epoch, k.Category)
+		}
+		e.w.Set(keyEnvKey(patient, k.Category, k.Epoch, k.Holder), []byte(k.Blob))
+	}
+	return nil
+}
+
+func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
+	var c Consent
+	if err := getJSON(e.w, consentKey(b.Consent), &c); err != nil {
+		return fmt.Errorf("consent %s: %w", b.Consent, err)
+	}
+	if c.Patient != t.Signer {
+		return fmt.Errorf("%w: only the patient who granted consent %s may revoke it", ErrUnauthorized, b.Consent)
+	}
+	if c.Revoked {
+		return fmt.Errorf("%w: consent %s was revoked at height %d", ErrExists, b.Consent, c.RevokedHeight)
+	}
+	if err := checkEpochs(b.Epochs); err != nil {
+		return err
+	}
+	for _, ep := range b.Epochs {
+		cur, err := getEpoch(e.w, t.Signer, ep.Category)
+		if err != nil {
+			return err
+		}
+		if ep.Epoch != cur.Epoch+1 {
+			return fmt.Errorf("%w: new epoch for %s must be %d", ErrInvalid, ep.Category, cur.Epoch+1)
+		}
+		if err := putJSON(e.w, epochKey(t.Signer, ep.Category), Epoch{Epoch: ep.Epoch, Key: ep.Key}); err != nil {
+			return err
+		}
+	}
+	c.Revoked, c.RevokedHeight = true, e.height
+	if err := putJSON(e.w, consentKey(c.ID), c); err != nil {
+		return err
+	}
+	// The remaining grantees get the new epochs; the revoked one may not.
+	return a.putKeyEnvelopes(e, t.Signer, b.Keys, func(k tx.KeyEnvelope) bool {
+		return k.Holder != c.Grantee && !(c.GranteeIsOrg && a.isMember(e.w, c.Grantee, k.Holder))
+	})
+}
+
+// access records a disclosure, after deciding it from the ledger alone.
+func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
+	d, rec, err := a.authorizeRead(e.w, t.Signer, b.Record, b.Purpose, e.time)
+	if err != nil {
+		return err
+	}
+	ev := AccessEvent{Record: rec.ID, Accessor: t.Signer, Purpose: b.Purpose, Consent: d, Height: e.height, Time: e.time}
+	return putJSON(e.w, accessKey(rec.Patient, e.height, e.hash), ev)
+}
+
+// authorizeRead decides whether reader may read record id for purpose at
+// time: the patient and the author always may; anyone else needs a consent.
+// It returns the consent that allows it ("" for patient and author).
+func (a *App) authorizeRead(r reader, who, id, purpose string, time int64) (string, *Record, error) {
+	var rec Record
+	if err := getJSON(r, recordKey(id), &rec); err != nil {
+		return "", nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	if !consent.ValidPurpose(purpose) {
+		return "", nil, fmt.Errorf("%w: purpose %q", ErrInvalid, purpose)
+	}
+	if who == rec.Patient || who == rec.Author {
+		return "", &rec, nil
+	}
+	act, err := getActor(r, who)
+	if err != nil {
+		return "", nil, err
+	}
+	if act.Kind != KindMember {
+		return "", nil, fmt.Errorf("%w: %s holds no consent for record %s", ErrUnauthorized, who, id)
+	}
+	req := consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Purpose: purpose,
+		Category: rec.Category, Author: rec.Author, Time: time}
+	d, err := a.decide(r, rec.Patient, req)
+	if err != nil {
+		return "", nil, err
+	}
+	return d.ConsentID, &rec, nil
+}

@@ -1,0 +1,200 @@
+package app
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/state"
+)
+
+// timeKey holds the last block's time, so reads between blocks judge
+// consents at the ledger's own "now", never a node's clock.
+var timeKey = []byte("chain/time")
+
+func putTime(w writer, t int64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t))
+	w.Set(timeKey, b[:])
+}
+
+// BlockTime returns the time of the last committed block (unix ns).
+func (a *App) BlockTime() int64 {
+	b, err := a.store.Get(timeKey)
+	if err != nil || len(b) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+// GetRecord reads a committed record.
+func (a *App) GetRecord(id string) (*Record, error) {
+	var r Record
+	if err := getJSON(a.store, recordKey(id), &r); err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// Records lists the patient's records that who may see: all of them for the
+// patient, those a consent covers for anyone else.
+func (a *App) Records(who, patient string) ([]Record, error) {
+	ids, err := scanIDs(a.store, []byte("precord/"+patient+"/"))
+	if err != nil {
+		return nil, err
+	}
+	var cs []consent.Consent
+	var req consent.Request
+	if who != patient {
+		act, err := getActor(a.store, who)
+		if err != nil {
+			return nil, err
+		}
+		if cs, err = a.consentsOf(a.store, patient); err != nil {
+			return nil, err
+		}
+		req = consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Time: a.BlockTime()}
+	}
+	out := []Record{}
+	for _, id := range ids {
+		r, err := a.GetRecord(id)
+		if err != nil {
+			return nil, err
+		}
+		if who == patient || who == r.Author || listable(cs, req, r) {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+// listable reports whether some consent covers r for req, for any of its
+// purposes. Conditions are judged at read time, not here.
+func listable(cs []consent.Consent, req consent.Request, r *Record) bool {
+	req.Category, req.Author = r.Category, r.Author
+	for _, c := range cs {
+		for _, p := range c.Purposes {
+			req.Purpose = p
+			if consent.Covers(c, req) == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Consents lists the consents who may see: a patient's own (patient set),
+// or those granted to who or to who's organization.
+func (a *App) Consents(who, patient string) ([]Consent, error) {
+	if patient == "" {
+		if act, err := getActor(a.store, who); err == nil && act.Kind == KindPatient {
+			patient = who
+		}
+	}
+	var ids []string
+	if patient != "" {
+		if who != patient {
+			return nil, fmt.Errorf("%w: only the patient lists its consents; grantees list their own without --patient", ErrUnauthorized)
+		}
+		var err error
+		if ids, err = scanIDs(a.store, []byte("pconsent/"+patient+"/")); err != nil {
+			return nil, err
+		}
+	} else {
+		act, err := getActor(a.store, who)
+		if err != nil {
+			return nil, err
+		}
+		holders := []string{who}
+		if act.Org != "" {
+			holders = append(holders, act.Org)
+		}
+		for _, h := range holders {
+			more, err := scanIDs(a.store, []byte("gconsent/"+h+"/"))
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, more...)
+		}
+	}
+	out := []Consent{}
+	for _, id := range ids {
+		var c Consent
+		if err := getJSON(a.store, consentKey(id), &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// GetConsent reads one consent.
+func (a *App) GetConsent(id string) (*Consent, error) {
+	var c Consent
+	if err := getJSON(a.store, consentKey(id), &c); err != nil {
+		return nil, fmt.Errorf("consent %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// AccessLog lists the access events of a patient's records, oldest first.
+func (a *App) AccessLog(patient string) ([]AccessEvent, error) {
+	out := []AccessEvent{}
+	var inner error
+	err := a.store.Scan([]byte("access/"+patient+"/"), func(k, v []byte) bool {
+		var ev AccessEvent
+		if inner = getJSON(a.store, k, &ev); inner != nil {
+			return false
+		}
+		out = append(out, ev)
+		return true
+	})
+	return out, errors.Join(err, inner)
+}
+
+// Epochs returns the patient's current key epoch of every category.
+func (a *App) Epochs(patient string) (map[string]Epoch, error) {
+	out := map[string]Epoch{}
+	for _, c := range consent.Categories {
+		ep, err := getEpoch(a.store, patient, c)
+		if err != nil {
+			return nil, fmt.Errorf("epoch of %s for %s: %w", patient, c, err)
+		}
+		out[c] = ep
+	}
+	return out, nil
+}
+
+// KeyEnvelope returns the blob name of epoch's key wrapped to holder.
+func (a *App) KeyEnvelope(patient, category string, epoch uint64, holder string) (string, error) {
+	b, err := a.store.Get(keyEnvKey(patient, category, epoch, holder))
+	if errors.Is(err, state.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	return string(b), err
+}
+
+// Members lists an organization's members.
+func (a *App) Members(org string) ([]string, error) {
+	return scanIDs(a.store, []byte("orgmember/"+org+"/"))
+}
+
+// AuthorizeRead decides a read from committed state, as FinalizeBlock will
+// decide it again from the state of its block.
+func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
+	return a.authorizeRead(a.store, who, id, purpose, a.BlockTime())
+}
+
+// Blobs lists the blobs every committed record needs, for catching up.
+func (a *App) Blobs(fn func(name string)) error {
+	return a.store.Scan([]byte("record/"), func(_, v []byte) bool {
+		var r Record
+		if err := jsonUnmarshal(v, &r); err == nil {
+			for _, b := range r.Blobs() {
+				fn(b)
+			}
+		}
+		return true
+	})
+}

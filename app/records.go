@@ -1,0 +1,244 @@
+package app
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/state"
+	"github.com/medchain/medchain/tx"
+)
+
+// Limits on what a record or a grant may carry.
+const (
+	MaxRecordSize     = 64 << 20
+	maxContentTypeLen = 128
+	maxKeyEnvelopes   = 1024
+)
+
+// Record is a record as the ledger holds it: who, what kind, and hashes.
+type Record struct {
+	ID          string `json:"id"`
+	Patient     string `json:"patient"`
+	Author      string `json:"author"`
+	Category    string `json:"category"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Epoch       uint64 `json:"epoch"`
+	Ciphertext  string `json:"ciphertext"`
+	Commitment  string `json:"commitment"`
+	EpochEnv    string `json:"epoch_env"`
+	SelfEnv     string `json:"self_env"`
+	Height      int64  `json:"height"`
+	Time        int64  `json:"time"`
+}
+
+// Blobs returns the hashes of the blobs the record needs.
+func (r *Record) Blobs() []string { return []string{r.Ciphertext, r.EpochEnv, r.SelfEnv} }
+
+// Consent is a consent contract with its place on the ledger.
+type Consent struct {
+	consent.Consent
+	Height        int64 `json:"height"`
+	RevokedHeight int64 `json:"revoked_height,omitempty"`
+}
+
+// Epoch is a patient's current key epoch for a category.
+type Epoch struct {
+	Epoch uint64 `json:"epoch"`
+	Key   []byte `json:"key"`
+}
+
+// AccessEvent is one disclosure, as the patient reads it.
+type AccessEvent struct {
+	Record   string `json:"record"`
+	Accessor string `json:"accessor"`
+	Purpose  string `json:"purpose"`
+	Consent  string `json:"consent"`
+	Height   int64  `json:"height"`
+	Time     int64  `json:"time"`
+}
+
+func recordKey(id string) []byte { return []byte("record/" + id) }
+func patientRecordKey(p, id string) []byte {
+	return []byte("precord/" + p + "/" + id)
+}
+func consentKey(id string) []byte           { return []byte("consent/" + id) }
+func patientConsentKey(p, id string) []byte { return []byte("pconsent/" + p + "/" + id) }
+func granteeConsentKey(g, id string) []byte { return []byte("gconsent/" + g + "/" + id) }
+func epochKey(p, cat string) []byte         { return []byte("epoch/" + p + "/" + cat) }
+func keyEnvKey(p, cat string, epoch uint64, holder string) []byte {
+	return fmt.Appendf(nil, "keyenv/%s/%s/%020d/%s", p, cat, epoch, holder)
+}
+func accessKey(p string, height int64, hash string) []byte {
+	return fmt.Appendf(nil, "access/%s/%020d/%s", p, height, hash)
+}
+
+func getJSON(r reader, key []byte, v any) error {
+	b, err := r.Get(key)
+	if errors.Is(err, state.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := jsonUnmarshal(b, v); err != nil {
+		return fmt.Errorf("state holds a corrupt entry %q: %w", key, err)
+	}
+	return nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func putJSON(w writer, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Set(key, b)
+	return nil
+}
+
+func validHash(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 32 && strings.ToLower(s) == s
+}
+
+// checkEpochs validates a set of epoch public keys: known categories, each
+// once, each a valid HPKE key.
+func checkEpochs(eps []tx.EpochPub) error {
+	seen := map[string]bool{}
+	for _, e := range eps {
+		if !consent.ValidCategory(e.Category) {
+			return fmt.Errorf("%w: epoch key for unknown category %q", ErrInvalid, e.Category)
+		}
+		if seen[e.Category] {
+			return fmt.Errorf("%w: two epoch keys for %s", ErrInvalid, e.Category)
+		}
+		seen[e.Category] = true
+		if _, err := ident.KEM().NewPublicKey(e.Key); err != nil {
+			return fmt.Errorf("%w: epoch key for %s is not an ML-KEM-768+X25519 public key", ErrInvalid, e.Category)
+		}
+	}
+	return nil
+}
+
+func (a *App) patientEpochs(e env, p string, eps []tx.EpochPub) error {
+	if len(eps) != len(consent.Categories) {
+		return fmt.Errorf("%w: a patient publishes an epoch key for each of the %d categories", ErrInvalid, len(consent.Categories))
+	}
+	if err := checkEpochs(eps); err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		if ep.Epoch != 0 {
+			return fmt.Errorf("%w: first epochs are 0", ErrInvalid)
+		}
+		if err := putJSON(e.w, epochKey(p, ep.Category), Epoch{Epoch: 0, Key: ep.Key}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getEpoch(r reader, p, cat string) (Epoch, error) {
+	var ep Epoch
+	err := getJSON(r, epochKey(p, cat), &ep)
+	return ep, err
+}
+
+func (a *App) recordPut(e env, t *tx.Tx, b *tx.RecordPut) error {
+	if err := checkRecord(b); err != nil {
+		return err
+	}
+	p, err := getActor(e.w, b.Patient)
+	if err != nil || p.Kind != KindPatient {
+		return fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, b.Patient)
+	}
+	if t.Signer != b.Patient {
+		author, err := getActor(e.w, t.Signer)
+		if err != nil {
+			return err
+		}
+		req := consent.Request{Requester: requesterOf(author), Action: consent.ActionWrite, Category: b.Category, Author: t.Signer, Time: e.time}
+		if _, err := a.decide(e.w, b.Patient, req); err != nil {
+			return err
+		}
+	}
+	ep, err := getEpoch(e.w, b.Patient, b.Category)
+	if err != nil {
+		return err
+	}
+	if ep.Epoch != b.Epoch {
+		return fmt.Errorf("%w: record sealed to key epoch %d, the patient's current epoch for %s is %d; fetch it and seal again", ErrInvalid, b.Epoch, b.Category, ep.Epoch)
+	}
+	id := "r" + b.Ciphertext[:32]
+	if _, err := e.w.Get(recordKey(id)); err == nil {
+		return fmt.Errorf("%w: record %s", ErrExists, id)
+	}
+	rec := Record{ID: id, Patient: b.Patient, Author: t.Signer, Category: b.Category, ContentType: b.ContentType,
+		Size: b.Size, Epoch: b.Epoch, Ciphertext: b.Ciphertext, Commitment: b.Commitment,
+		EpochEnv: b.EpochEnv, SelfEnv: b.SelfEnv, Height: e.height, Time: e.time}
+	e.w.Set(patientRecordKey(b.Patient, id), nil)
+	if e.final {
+		a.newBlobs = append(a.newBlobs, rec.Blobs()...)
+	}
+	return putJSON(e.w, recordKey(id), rec)
+}
+
+func checkRecord(b *tx.RecordPut) error {
+	switch {
+	case !consent.ValidCategory(b.Category):
+		return fmt.Errorf("%w: category %q; use one of %s", ErrInvalid, b.Category, strings.Join(consent.Categories, ", "))
+	case b.ContentType == "" || len(b.ContentType) > maxContentTypeLen || strings.ContainsAny(b.ContentType, " \t\r\n"):
+		return fmt.Errorf("%w: content type must be a MIME type of at most %d bytes", ErrInvalid, maxContentTypeLen)
+	case b.Size < 0 || b.Size > MaxRecordSize:
+		return fmt.Errorf("%w: size %d outside 0-%d", ErrInvalid, b.Size, MaxRecordSize)
+	case !validHash(b.Ciphertext) || !validHash(b.Commitment) || !validHash(b.EpochEnv) || !validHash(b.SelfEnv):
+		return fmt.Errorf("%w: hashes must be 64 lowercase hex digits", ErrInvalid)
+	}
+	return nil
+}
+
+func requesterOf(a *Actor) consent.Requester {
+	return consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}
+}
+
+// decide evaluates the patient's consents for req, in consent ID order.
+func (a *App) decide(r reader, patient string, req consent.Request) (consent.Decision, error) {
+	cs, err := a.consentsOf(r, patient)
+	if err != nil {
+		return consent.Decision{}, err
+	}
+	d, err := consent.Evaluate(cs, req, a.programs.compile)
+	if err != nil {
+		return d, err
+	}
+	if !d.Allowed {
+		return d, fmt.Errorf("%w: %s", ErrUnauthorized, d.Reason)
+	}
+	return d, nil
+}
+
+// consentsOf lists a patient's consents in ID order. A block in progress
+// reads through its delta for each one the committed index names; consents
+// granted earlier in the same block are found through the delta's own keys.
+func (a *App) consentsOf(r reader, patient string) ([]consent.Consent, error) {
+	ids, err := scanIDs(r, []byte("pconsent/"+patient+"/"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]consent.Consent, 0, len(ids))
+	for _, id := range ids {
+		var c Consent
+		if err := getJSON(r, consentKey(id), &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c.Consent)
+	}
+	return out, nil
+}

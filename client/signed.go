@@ -1,0 +1,120 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// chainID returns the node's chain, asked once per client.
+func (c *Client) chainID(ctx context.Context) (string, error) {
+	if c.chain != "" {
+		return c.chain, nil
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.chain = st.ChainID
+	return c.chain, nil
+}
+
+// signedDo sends a request signed by key.
+func (c *Client) signedDo(ctx context.Context, key ident.Private, method, uri string, body []byte, out any) error {
+	chain, err := c.chainID(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+uri, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", tx.SignRequest(chain, key.ID(), key.Sign, method, uri, time.Now().UnixNano(), body))
+	return c.send(req, out)
+}
+
+func (c *Client) send(req *http.Request, out any) error {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the node at %s (%v); is `medchain node` running, and is --node right?", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("read response from %s: %w", c.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return decodeError(resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("node sent a malformed response to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// PutBlob uploads a blob, signed by key, and returns how many nodes hold it.
+func (c *Client) PutBlob(ctx context.Context, key ident.Private, name string, b []byte) (int, error) {
+	var out struct {
+		Copies int `json:"copies"`
+	}
+	err := c.signedDo(ctx, key, http.MethodPut, "/v1/blobs/"+name, b, &out)
+	return out.Copies, err
+}
+
+// Records lists the patient's records that key may see.
+func (c *Client) Records(ctx context.Context, key ident.Private, patient string) ([]Record, error) {
+	var out struct {
+		Records []Record `json:"records"`
+	}
+	err := c.signedDo(ctx, key, http.MethodGet, "/v1/records?patient="+url.QueryEscape(patient), nil, &out)
+	return out.Records, err
+}
+
+// Consents lists consents: the patient's own when patient is set, else
+// those granted to key's actor.
+func (c *Client) Consents(ctx context.Context, key ident.Private, patient string) ([]Consent, error) {
+	var out struct {
+		Consents []Consent `json:"consents"`
+	}
+	uri := "/v1/consents"
+	if patient != "" {
+		uri += "?patient=" + url.QueryEscape(patient)
+	}
+	err := c.signedDo(ctx, key, http.MethodGet, uri, nil, &out)
+	return out.Consents, err
+}
+
+// AccessLog lists the access events on the patient's records.
+func (c *Client) AccessLog(ctx context.Context, key ident.Private, patient string) ([]AccessEvent, error) {
+	var out struct {
+		Events []AccessEvent `json:"events"`
+	}
+	err := c.signedDo(ctx, key, http.MethodGet, "/v1/access?patient="+url.QueryEscape(patient), nil, &out)
+	return out.Events, err
+}
+
+// Epochs returns the patient's current key epochs by category.
+func (c *Client) Epochs(ctx context.Context, patient string) (map[string]Epoch, error) {
+	var out struct {
+		Epochs map[string]Epoch `json:"epochs"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(patient)+"/epochs", nil, &out)
+	return out.Epochs, err
+}
+
+// Members lists an organization's members.
+func (c *Client) Members(ctx context.Context, org string) ([]string, error) {
+	var out struct {
+		Members []string `json:"members"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/orgs/"+url.PathEscape(org)+"/members", nil, &out)
+	return out.Members, err
+}

@@ -1,0 +1,266 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/p2p"
+
+	"github.com/medchain/medchain/api"
+	"github.com/medchain/medchain/blob"
+	"github.com/medchain/medchain/tx"
+)
+
+// peerHeader carries a peer node's signature on a blob request:
+// "<node ID>:<unix ns>:<base64url public key>:<base64url signature>".
+const peerHeader = "X-Medchain-Peer"
+
+// apiPeer is another node's API, named by its CometBFT node ID.
+type apiPeer struct {
+	ID  string
+	URL string
+}
+
+func parseAPIPeers(list []string) ([]apiPeer, error) {
+	var out []apiPeer
+	for _, s := range list {
+		id, url, ok := strings.Cut(s, "@")
+		if !ok || id == "" || !strings.HasPrefix(url, "http") {
+			return nil, fmt.Errorf("api peer %q: want NODEID@http://HOST:PORT", s)
+		}
+		out = append(out, apiPeer{ID: id, URL: strings.TrimRight(url, "/")})
+	}
+	return out, nil
+}
+
+// replicator keeps blobs: locally, on enough peers at write time, and by
+// fetching what a committed record names but this node lacks.
+type replicator struct {
+	store   *blob.Store
+	chainID string
+	key     ed25519.PrivKey
+	self    string
+	peers   []apiPeer
+	copies  int // nodes that must hold a blob before a write is acknowledged
+	hc      *http.Client
+	log     *slog.Logger
+
+	queue chan string
+	mu    sync.Mutex
+	retry map[string]bool
+}
+
+func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []apiPeer, validators int, log *slog.Logger) *replicator {
+	f := (validators - 1) / 3
+	return &replicator{
+		store: store, chainID: chainID, key: key.PrivKey.(ed25519.PrivKey), self: string(key.ID()),
+		peers: peers, copies: min(f+1, 1+len(peers)),
+		hc:  &http.Client{Timeout: 15 * time.Second},
+		log: log, queue: make(chan string, 1<<16), retry: map[string]bool{},
+	}
+}
+
+// StoreBlob implements api.BlobBackend.
+func (r *replicator) StoreBlob(ctx context.Context, name string, b []byte) (int, error) {
+	if err := r.store.PutNamed(name, b); err != nil {
+		return 0, err
+	}
+	if len(r.peers) == 0 {
+		return 1, nil
+	}
+	acks := make(chan bool, len(r.peers))
+	for _, p := range r.peers {
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			acks <- r.push(pctx, p, name, b) == nil
+		}()
+	}
+	copies := 1
+	for range r.peers {
+		if copies >= r.copies {
+			break // the rest finish in the background
+		}
+		select {
+		case ok := <-acks:
+			if ok {
+				copies++
+			}
+		case <-ctx.Done():
+			return copies, ctx.Err()
+		}
+	}
+	if copies < r.copies {
+		return copies, fmt.Errorf("blob %s reached %d node(s), %d needed to survive a failure; retry when more nodes are up", name, copies, r.copies)
+	}
+	return copies, nil
+}
+
+func (r *replicator) push(ctx context.Context, p apiPeer, name string, b []byte) error {
+	req, err := r.request(ctx, http.MethodPut, p, "/v1/blobs/"+name, b)
+	if err != nil {
+		return err
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("peer %s answered %d", p.ID, resp.StatusCode)
+	}
+	return nil
+}
+
+func (r *replicator) request(ctx context.Context, method string, p apiPeer, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, p.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	ts := time.Now().UnixNano()
+	sig, err := r.key.Sign(tx.RequestSignBytes(r.chainID, method, path, ts, body))
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	req.Header.Set(peerHeader, fmt.Sprintf("%s:%d:%s:%s", r.self, ts, enc.EncodeToString(r.key.PubKey().Bytes()), enc.EncodeToString(sig)))
+	return req, nil
+}
+
+// PeerRequest implements api.BlobBackend.
+func (r *replicator) PeerRequest(req *http.Request, body []byte) error {
+	parts := strings.Split(req.Header.Get(peerHeader), ":")
+	if len(parts) != 4 {
+		return errors.New("not a peer request")
+	}
+	ts, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return errors.New("peer request time")
+	}
+	if d := time.Since(time.Unix(0, ts)); d > api.MaxSkew || d < -api.MaxSkew {
+		return errors.New("stale peer request")
+	}
+	pub, err1 := base64.RawURLEncoding.DecodeString(parts[2])
+	sig, err2 := base64.RawURLEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil || len(pub) != ed25519.PubKeySize {
+		return errors.New("malformed peer request")
+	}
+	pk := ed25519.PubKey(pub)
+	if string(p2p.PubKeyToID(pk)) != parts[0] || !r.isPeer(parts[0]) {
+		return errors.New("not one of this node's peers")
+	}
+	if !pk.VerifySignature(tx.RequestSignBytes(r.chainID, req.Method, req.URL.RequestURI(), ts, body), sig) {
+		return errors.New("peer signature does not verify")
+	}
+	return nil
+}
+
+func (r *replicator) isPeer(id string) bool {
+	for _, p := range r.peers {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// KeepBlob implements api.BlobBackend.
+func (r *replicator) KeepBlob(name string, b []byte) error { return r.store.PutNamed(name, b) }
+
+// HasBlob implements api.BlobBackend.
+func (r *replicator) HasBlob(name string) bool { return r.store.Has(name) }
+
+// Blob implements api.BlobBackend.
+func (r *replicator) Blob(ctx context.Context, name string) ([]byte, error) {
+	b, err := r.store.Get(name)
+	if err == nil || !errors.Is(err, blob.ErrNotFound) && !errors.Is(err, blob.ErrCorrupt) {
+		return b, err
+	}
+	return r.fetch(ctx, name)
+}
+
+// fetch gets name from the first peer that has it, checks it and keeps it.
+func (r *replicator) fetch(ctx context.Context, name string) ([]byte, error) {
+	for _, p := range r.peers {
+		req, err := r.request(ctx, http.MethodGet, p, "/v1/blobs/"+name, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := r.hc.Do(req)
+		if err != nil {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, blob.MaxSize+1))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || blob.Hash(b) != name {
+			continue
+		}
+		if err := r.store.PutNamed(name, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: %s is on no reachable node", blob.ErrNotFound, name)
+}
+
+// want queues blobs that committed records name, to fetch if missing.
+func (r *replicator) want(names []string) {
+	for _, n := range names {
+		select {
+		case r.queue <- n:
+		default:
+			r.mu.Lock()
+			r.retry[n] = true
+			r.mu.Unlock()
+		}
+	}
+}
+
+// run fetches queued blobs until ctx ends, retrying failures every few
+// seconds, so a node that was down catches up on blobs as on blocks.
+func (r *replicator) run(ctx context.Context) {
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-r.queue:
+			r.ensure(ctx, n)
+		case <-tick.C:
+			r.mu.Lock()
+			names := make([]string, 0, len(r.retry))
+			for n := range r.retry {
+				names = append(names, n)
+			}
+			clear(r.retry)
+			r.mu.Unlock()
+			for _, n := range names {
+				r.ensure(ctx, n)
+			}
+		}
+	}
+}
+
+func (r *replicator) ensure(ctx context.Context, name string) {
+	if r.store.Has(name) || len(r.peers) == 0 {
+		return
+	}
+	if _, err := r.fetch(ctx, name); err != nil {
+		r.mu.Lock()
+		r.retry[name] = true
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,69 @@
+package tx
+
+// Transaction kinds for records, consent and audit.
+const (
+	TypeRecordPut     Type = "record.put"
+	TypeConsentGrant  Type = "consent.grant"
+	TypeConsentRevoke Type = "consent.revoke"
+	TypeAccess        Type = "access"
+)
+
+// EpochPub publishes the public half of a patient's key epoch for one
+// category. Authors seal new records of that category to it.
+type EpochPub struct {
+	Category string `json:"category"`
+	Epoch    uint64 `json:"epoch"`
+	Key      []byte `json:"key"` // encoded HPKE public key
+}
+
+// KeyEnvelope names the blob that carries an epoch's private key wrapped to
+// one holder. Only the blob's hash is on the ledger.
+type KeyEnvelope struct {
+	Category string `json:"category"`
+	Epoch    uint64 `json:"epoch"`
+	Holder   string `json:"holder"`
+	Blob     string `json:"blob"` // hex SHA-256 of the envelope blob
+}
+
+// RecordPut registers a record. The signer is its author. Contents and keys
+// stay off the ledger: only their hashes and sizes are here.
+type RecordPut struct {
+	Patient     string `json:"patient"`
+	Category    string `json:"category"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Epoch       uint64 `json:"epoch"`
+	Ciphertext  string `json:"ciphertext"` // hex SHA-256 of the ciphertext blob
+	Commitment  string `json:"commitment"` // hex keyed commitment to the plaintext
+	EpochEnv    string `json:"epoch_env"`  // hex SHA-256 of the DEK sealed to the epoch key
+	SelfEnv     string `json:"self_env"`   // hex SHA-256 of the author's own DEK envelope
+}
+
+// ConsentGrant is a patient's consent contract. Until is block time in unix
+// nanoseconds (0: none); ExpiresIn, if set, is added to the committing
+// block's time instead.
+type ConsentGrant struct {
+	Grantee    string        `json:"grantee"`
+	Categories []string      `json:"categories"`
+	Purposes   []string      `json:"purposes"`
+	Actions    []string      `json:"actions"`
+	Until      int64         `json:"until"`
+	ExpiresIn  int64         `json:"expires_in"`
+	Condition  string        `json:"condition"`
+	Keys       []KeyEnvelope `json:"keys"`
+}
+
+// ConsentRevoke ends a consent. The patient's client starts a new key epoch
+// for the categories it covered and re-wraps it for the grantees that remain.
+type ConsentRevoke struct {
+	Consent string        `json:"consent"`
+	Epochs  []EpochPub    `json:"epochs"`
+	Keys    []KeyEnvelope `json:"keys"`
+}
+
+// Access asks to read one record for a purpose. Committed, it is the access
+// event the patient sees; the node serves nothing before it commits.
+type Access struct {
+	Record  string `json:"record"`
+	Purpose string `json:"purpose"`
+}
