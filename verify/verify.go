@@ -9,6 +9,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,17 +23,20 @@ import (
 	"github.com/cometbft/cometbft/types"
 
 	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/state"
 )
 
 // Report is the outcome of a verification.
 type Report struct {
-	OK        bool   `json:"ok"`
-	Blocks    int64  `json:"blocks"`
-	Records   int64  `json:"records"`
-	StateKeys int    `json:"state_keys"`
-	Error     string `json:"error,omitempty"`
+	OK           bool   `json:"ok"`
+	Blocks       int64  `json:"blocks"`
+	Records      int64  `json:"records"`
+	StateKeys    int    `json:"state_keys"`
+	Blobs        int    `json:"blobs"`
+	BlobsMissing int    `json:"blobs_missing"`
+	Error        string `json:"error,omitempty"`
 }
 
 // ErrBroken reports history that does not hold; the message names where.
@@ -79,7 +83,41 @@ func Home(ctx context.Context, home string) (rep Report, err error) {
 	if err := c.replay(ctx, &rep); err != nil {
 		return rep, err
 	}
-	return rep, c.compareState(nodeState, &rep)
+	if err := c.compareState(nodeState, &rep); err != nil {
+		return rep, err
+	}
+	return rep, checkBlobs(filepath.Join(home, node.BlobDir), nodeState, &rep)
+}
+
+// checkBlobs checks every stored blob against its name, and counts the
+// blobs that committed records need but this node does not hold yet (a
+// lagging node fetches them from peers; that is not corruption).
+func checkBlobs(dir string, s *state.Store, rep *Report) error {
+	bs, err := blob.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = bs.Walk(func(name string) error {
+		if _, err := bs.Get(name); err != nil {
+			return fmt.Errorf("%w: blob %s: %v", ErrBroken, name, err)
+		}
+		rep.Blobs++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.Scan([]byte("record/"), func(_, v []byte) bool {
+		var r app.Record
+		if json.Unmarshal(v, &r) == nil {
+			for _, b := range r.Blobs() {
+				if !bs.Has(b) {
+					rep.BlobsMissing++
+				}
+			}
+		}
+		return true
+	})
 }
 
 type checker struct {

@@ -155,7 +155,10 @@ func verifyCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error
 			return err
 		}
 		rep, verr := verify.Home(ctx, g.home)
-		text := fmt.Sprintf("ok: %d blocks, %d state keys, %d records checked", rep.Blocks, rep.StateKeys, rep.Records)
+		text := fmt.Sprintf("ok: %d blocks, %d records, %d state keys, %d blobs checked", rep.Blocks, rep.Records, rep.StateKeys, rep.Blobs)
+		if rep.BlobsMissing > 0 {
+			text += fmt.Sprintf(" (%d blobs not fetched from peers yet)", rep.BlobsMissing)
+		}
 		if verr != nil {
 			rep.Error = verr.Error()
 			text = "FAILED: " + rep.Error
