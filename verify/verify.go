@@ -44,10 +44,15 @@ var ErrBroken = errors.New("history broken")
 
 // Home verifies the node home at dir. The node must be stopped.
 func Home(ctx context.Context, home string) (rep Report, err error) {
+	var c *checker
 	defer func() {
 		// CometBFT's stores panic on undecodable bytes; that is a finding.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: unreadable data: %v", ErrBroken, r)
+			where := "chain"
+			if c != nil && c.at > 0 {
+				where = fmt.Sprintf("block %d", c.at)
+			}
+			err = fmt.Errorf("%w: %s: unreadable data: %v", ErrBroken, where, r)
 		}
 		rep.OK = err == nil
 	}()
@@ -76,10 +81,15 @@ func Home(ctx context.Context, home string) (rep Report, err error) {
 	}
 	defer nodeState.Close()
 
-	c := &checker{
+	c = &checker{
 		chainID: cfg.ChainID, genesis: genesis,
 		blocks: store.NewBlockStore(bdb), states: sm.NewStore(sdb, sm.StoreOptions{}),
 	}
+	defer func() {
+		for _, f := range c.closers {
+			_ = f()
+		}
+	}()
 	if err := c.replay(ctx, &rep); err != nil {
 		return rep, err
 	}
@@ -127,6 +137,8 @@ type checker struct {
 	states  sm.Store
 	replica *app.App
 	rstore  *state.Store
+	at      int64 // the height being checked, to name it on a panic
+	closers []func() error
 }
 
 // replay walks the chain from genesis and re-executes it.
@@ -139,6 +151,7 @@ func (c *checker) replay(ctx context.Context, rep *Report) error {
 		return err
 	}
 	c.rstore = rs
+	c.closers = append(c.closers, rs.Close)
 	c.replica = app.New(c.chainID, rs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	appHash, err := c.initChain(ctx)
 	if err != nil {
@@ -151,6 +164,7 @@ func (c *checker) replay(ctx context.Context, rep *Report) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		c.at = h
 		b, id, err := c.checkBlock(h, top, prev)
 		if err != nil {
 			return err
