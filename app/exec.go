@@ -44,11 +44,14 @@ func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
 	if t.Nonce <= last {
 		return t, fmt.Errorf("%w: nonce %d of %s is not above its last nonce %d; sign again with a fresh nonce", ErrReplay, t.Nonce, t.Signer, last)
 	}
+	block := e.w
+	o := newOverlay(block)
+	e.w = o
 	if err := a.apply(e, t, body); err != nil {
 		return t, err
 	}
-	putNonce(e.w, t.Signer, t.Nonce)
-	return t, nil
+	putNonce(o, t.Signer, t.Nonce)
+	return t, o.flush()
 }
 
 // signerKey finds the signer's public key: from the ledger, or, for a

@@ -39,6 +39,7 @@ type node struct {
 	store  *state.Store
 	height int64 // last committed
 	nonces map[string]uint64
+	closed bool
 }
 
 // newNode opens a store in dir ("" for memory), runs InitChain with admin
@@ -58,9 +59,19 @@ func openNode(t testing.TB, dir string) *node {
 	if err != nil {
 		t.Fatalf("state.Open(%q): %v", dir, err)
 	}
-	t.Cleanup(func() { s.Close() })
 	a := New(testChain, s, slog.New(slog.DiscardHandler))
-	return &node{t: t, app: a, store: s, height: s.Height(), nonces: map[string]uint64{}}
+	n := &node{t: t, app: a, store: s, height: s.Height(), nonces: map[string]uint64{}}
+	t.Cleanup(n.close)
+	return n
+}
+
+// close closes the store once; the App must not be used afterwards. (A
+// second state.Store.Close panics inside Pebble.)
+func (n *node) close() {
+	if !n.closed {
+		n.closed = true
+		n.store.Close()
+	}
 }
 
 func (n *node) initChain(admins ...ident.Private) []byte {

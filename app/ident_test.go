@@ -238,9 +238,11 @@ func TestIdentityAuthorization(t *testing.T) {
 			want:  CodeReplay,
 		},
 		{
-			name:  "nonce skips ahead",
-			build: func(w *world) []byte { return signTx(w.t, fresh, fresh.ID(), 1<<40, tx.TypePatientAdd, patientAdd(fresh)) },
-			want:  CodeOK,
+			name: "nonce skips ahead",
+			build: func(w *world) []byte {
+				return signTx(w.t, fresh, fresh.ID(), 1<<40, tx.TypePatientAdd, patientAdd(fresh))
+			},
+			want: CodeOK,
 		},
 	}
 	for _, tc := range tests {

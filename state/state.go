@@ -57,6 +57,7 @@ type Store struct {
 	mu     sync.RWMutex // guards tree and height against concurrent readers
 	tree   [][32]byte   // heap layout: tree[1] is the root, leaves at Buckets..2*Buckets-1
 	height int64
+	closed bool
 }
 
 // Open opens or creates a store in dir. An empty dir means in memory.
@@ -77,8 +78,16 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store. Closing twice is a no-op.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 // load reads the height and the leaf hashes and rebuilds the inner tree.
 func (s *Store) load() error {
