@@ -129,23 +129,36 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, httpStatus(res.Code), res)
 }
 
-// blobsPresent refuses a record whose blobs this node does not hold: the
-// ledger must never name contents that no node can serve.
+// blobsPresent refuses a transaction naming blobs this node does not hold:
+// the ledger must never name contents or keys that no node can serve.
 func (h *handler) blobsPresent(raw []byte) error {
 	_, body, err := tx.Decode(raw)
 	if err != nil {
 		return nil // the application rejects it with the reason
 	}
-	rp, ok := body.(*tx.RecordPut)
-	if !ok {
-		return nil
+	var names []string
+	switch b := body.(type) {
+	case *tx.RecordPut:
+		names = []string{b.Ciphertext, b.EpochEnv, b.SelfEnv}
+	case *tx.ConsentGrant:
+		names = envelopeBlobs(b.Keys)
+	case *tx.ConsentRevoke:
+		names = envelopeBlobs(b.Keys)
 	}
-	for _, b := range []string{rp.Ciphertext, rp.EpochEnv, rp.SelfEnv} {
+	for _, b := range names {
 		if !h.blobs.HasBlob(b) {
 			return fmt.Errorf("blob %s is not stored on this node; upload it (PUT /v1/blobs/%s) before the record", b, b)
 		}
 	}
 	return nil
+}
+
+func envelopeBlobs(keys []tx.KeyEnvelope) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Blob
+	}
+	return out
 }
 
 // httpStatus maps a result code to the HTTP status that fits it.

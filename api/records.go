@@ -141,6 +141,14 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 		h.txError(w, err)
 		return
 	}
+	if t.Signer != rec.Patient && t.Signer != rec.Author {
+		// A reader with no key for this record could decrypt nothing: refuse
+		// before an access event is written for a read that cannot happen.
+		if _, err := h.grantKey(rec, t.Signer); err != nil {
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
+	}
 	height := h.b.Status().Height
 	if t.Signer == rec.Patient {
 		// The patient's own read leaves no event; its signature must be fresh.
@@ -196,19 +204,12 @@ func (h *handler) serveRecord(w http.ResponseWriter, r *http.Request, rec *app.R
 	writeJSON(w, http.StatusOK, out)
 }
 
-// grantKey finds the envelope of the record's key epoch for who, or for
-// who's organization.
+// grantKey finds the envelope of the record's key epoch wrapped to who.
 func (h *handler) grantKey(rec *app.Record, who string) (string, error) {
-	holders := []string{who}
-	if a, err := h.b.App().GetActor(who); err == nil && a.Org != "" {
-		holders = append(holders, a.Org)
+	if b, err := h.b.App().KeyEnvelope(rec.Patient, rec.Category, rec.Epoch, who); err == nil {
+		return b, nil
 	}
-	for _, holder := range holders {
-		if b, err := h.b.App().KeyEnvelope(rec.Patient, rec.Category, rec.Epoch, holder); err == nil {
-			return b, nil
-		}
-	}
-	return "", fmt.Errorf("the patient has not shared key epoch %d of %s with %s; ask the patient to grant again", rec.Epoch, rec.Category, who)
+	return "", fmt.Errorf("%w: the patient has not shared key epoch %d of %s with %s (a member who joined after an organization grant needs a new grant); ask the patient to grant again", app.ErrUnauthorized, rec.Epoch, rec.Category, who)
 }
 
 // txError answers an error from the application with its status.

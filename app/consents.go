@@ -98,6 +98,9 @@ func (a *App) putKeyEnvelopes(e env, patient string, keys []tx.KeyEnvelope, hold
 			return fmt.Errorf("%w: key envelope for epoch %d of %s, which does not exist yet", ErrInvalid, k.Epoch, k.Category)
 		}
 		e.w.Set(keyEnvKey(patient, k.Category, k.Epoch, k.Holder), []byte(k.Blob))
+		if e.final {
+			a.newBlobs = append(a.newBlobs, k.Blob)
+		}
 	}
 	return nil
 }
@@ -132,9 +135,20 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 	if err := putJSON(e.w, consentKey(c.ID), c); err != nil {
 		return err
 	}
-	// The remaining grantees get the new epochs; the revoked one may not.
+	// New epochs go only to holders that another active consent of the
+	// patient still covers: never to the revoked grantee on its account.
+	others, err := a.consentsOf(e.w, t.Signer)
+	if err != nil {
+		return err
+	}
 	return a.putKeyEnvelopes(e, t.Signer, b.Keys, func(k tx.KeyEnvelope) bool {
-		return k.Holder != c.Grantee && !(c.GranteeIsOrg && a.isMember(e.w, c.Grantee, k.Holder))
+		for _, o := range others {
+			if !o.Revoked && (o.Until == 0 || o.Until > e.time) &&
+				(o.Grantee == k.Holder || (o.GranteeIsOrg && a.isMember(e.w, o.Grantee, k.Holder))) {
+				return true
+			}
+		}
+		return false
 	})
 }
 

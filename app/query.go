@@ -186,15 +186,24 @@ func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
 	return a.authorizeRead(a.store, who, id, purpose, a.BlockTime())
 }
 
-// Blobs lists the blobs every committed record needs, for catching up.
+// Blobs lists every blob the committed state names: each record's
+// ciphertext and envelopes, and every wrapped epoch key. A node that was
+// away fetches the ones it lacks.
 func (a *App) Blobs(fn func(name string)) error {
-	return a.store.Scan([]byte("record/"), func(_, v []byte) bool {
+	err := a.store.Scan([]byte("record/"), func(_, v []byte) bool {
 		var r Record
 		if err := jsonUnmarshal(v, &r); err == nil {
 			for _, b := range r.Blobs() {
 				fn(b)
 			}
 		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return a.store.Scan([]byte("keyenv/"), func(_, v []byte) bool {
+		fn(string(v))
 		return true
 	})
 }

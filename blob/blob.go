@@ -67,7 +67,10 @@ func (s *Store) Put(b []byte) (string, error) {
 	}
 	name := Hash(b)
 	if s.Has(name) {
-		return name, nil
+		if _, err := s.Get(name); err == nil {
+			return name, nil
+		}
+		// The stored copy is damaged: replace it with these good bytes.
 	}
 	p := s.path(name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {

@@ -372,10 +372,7 @@ func (c *Client) Revoke(ctx context.Context, patient ident.Private, id string) (
 	if err != nil {
 		return Result{}, err
 	}
-	excluded, err := c.holders(ctx, revoked.Grantee)
-	if err != nil {
-		return Result{}, err
-	}
+	now := time.Now().UnixNano() // an estimate; the ledger decides at its own block time
 	var body tx.ConsentRevoke
 	body.Consent = id
 	for _, cat := range scope(revoked.Categories) {
@@ -386,16 +383,16 @@ func (c *Client) Revoke(ctx context.Context, patient ident.Private, id string) (
 		}
 		body.Epochs = append(body.Epochs, pubs...)
 		for _, other := range cs {
-			if other.ID == id || other.Revoked || other.Grantee == revoked.Grantee || !slices.Contains(scope(other.Categories), cat) || !slices.Contains(other.Actions, consent.ActionRead) {
+			// Only grantees that keep an active consent for cat get the new
+			// epoch: not the revoked one, and not one whose consent expired.
+			if other.ID == id || other.Revoked || (other.Until != 0 && other.Until <= now) ||
+				!slices.Contains(scope(other.Categories), cat) || !slices.Contains(other.Actions, consent.ActionRead) {
 				continue
 			}
 			hs, err := c.holders(ctx, other.Grantee)
 			if err != nil {
 				return Result{}, err
 			}
-			hs = slices.DeleteFunc(hs, func(h Actor) bool {
-				return slices.ContainsFunc(excluded, func(x Actor) bool { return x.ID == h.ID })
-			})
 			keys, err := c.wrapEpoch(ctx, patient, cat, next, hs)
 			if err != nil {
 				return Result{}, err

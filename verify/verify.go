@@ -9,7 +9,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,16 +116,11 @@ func checkBlobs(dir string, s *state.Store, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	return s.Scan([]byte("record/"), func(_, v []byte) bool {
-		var r app.Record
-		if json.Unmarshal(v, &r) == nil {
-			for _, b := range r.Blobs() {
-				if !bs.Has(b) {
-					rep.BlobsMissing++
-				}
-			}
+	view := app.New("", s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return view.Blobs(func(name string) {
+		if !bs.Has(name) {
+			rep.BlobsMissing++
 		}
-		return true
 	})
 }
 
