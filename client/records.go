@@ -169,6 +169,9 @@ func (c *Client) GetRecord(ctx context.Context, reader ident.Private, id, purpos
 	if err := c.send(req, &rr); err != nil {
 		return nil, Record{}, err
 	}
+	if rr.Record.ID != id || RecordID(rr.Record.Ciphertext) != id {
+		return nil, Record{}, fmt.Errorf("asked for record %s, the node served %s; try another node", id, rr.Record.ID)
+	}
 	pt, err := open(chain, reader, &rr)
 	return pt, rr.Record, err
 }
