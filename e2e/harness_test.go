@@ -586,32 +586,21 @@ func flipMiddle(t *testing.T, path string, n int) {
 	}
 }
 
-// largest returns the largest file in dir whose name ends in one of exts.
-func largest(t *testing.T, dir string, exts ...string) string {
-	t.Helper()
+// largest returns the largest file in dir whose name ends in ext, if it
+// holds at least min bytes.
+func largest(dir, ext string, min int64) (string, bool) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		t.Fatal(err)
+		return "", false
 	}
-	best, size := "", int64(-1)
+	best, size := "", min-1
 	for _, e := range ents {
-		if e.IsDir() {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ext) {
 			continue
 		}
-		match := false
-		for _, x := range exts {
-			match = match || strings.HasSuffix(e.Name(), x)
-		}
-		info, err := e.Info()
-		if err != nil || !match {
-			continue
-		}
-		if info.Size() > size {
+		if info, err := e.Info(); err == nil && info.Size() > size {
 			best, size = filepath.Join(dir, e.Name()), info.Size()
 		}
 	}
-	if best == "" {
-		t.Fatalf("no %v file in %s", exts, dir)
-	}
-	return best
+	return best, best != ""
 }

@@ -93,24 +93,43 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	if v["ok"] != true || num(t, v, "blocks") < 3 {
 		t.Fatalf("verify of an intact home: %v", v)
 	}
+	// A cleanly stopped home has its logs flushed into tables; a crashed
+	// one keeps journals (goleveldb *.log, pebble WAL *.log). Make both.
+	clean := filepath.Join(t.TempDir(), "clean")
+	copyDir(t, e.home, clean)
+	n = e.startNode("node-again", e.home, e.node)
+	n.waitHeight(num(t, v, "blocks")+1, 30*time.Second)
+	e.json("keys", "new", "org2")
+	e.json("keys", "new", "m2")
+	e.json("org", "add", "--as", "admin", "--key", "org2", "--name", "Org Two")
+	e.json("member", "add", "--as", "org2", "--key", "m2", "--role", "nurse")
+	n.kill9()
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	copyDir(t, e.home, crashed)
+	if v := e.json("verify"); v["ok"] != true {
+		t.Fatalf("verify of a crashed but intact home: %v", v)
+	}
 
-	cases := []struct {
-		name  string
-		dir   string
-		exts  []string
-		names string // what the error must mention
-	}{
-		{"blockstore", "data/blockstore.db", []string{".ldb", ".log"}, `block|height \d+`},
-		{"app-state", "data/app", []string{".sst", ".log"}, `state|height \d+|block \d+`},
+	// The error must name the place: a height, or the store that broke.
+	place := regexp.MustCompile(`(?i)block \d+|height \d+|block ?store|\bstate\b`)
+	cases := []struct{ name, src, dir, ext string }{
+		{"blockstore-table", clean, "data/blockstore.db", ".ldb"},
+		{"blockstore-journal", crashed, "data/blockstore.db", ".log"},
+		{"app-table", clean, "data/app", ".sst"},
+		{"app-wal", crashed, "data/app", ".log"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			victim, ok := largest(filepath.Join(c.src, c.dir), c.ext, 1024)
+			if !ok {
+				t.Skipf("no %s file of 1 KiB or more in %s", c.ext, c.dir)
+			}
 			home := filepath.Join(t.TempDir(), "home")
-			copyDir(t, e.home, home)
-			victim := largest(t, filepath.Join(home, c.dir), c.exts...)
+			copyDir(t, c.src, home)
+			victim = filepath.Join(home, strings.TrimPrefix(victim, c.src))
 			flipMiddle(t, victim, 64)
 			r := e.run("verify", "--home", home, "--output", "json")
-			t.Logf("tampered %s: exit %d, stdout %s, stderr %s", strings.TrimPrefix(victim, home+"/"), r.code, strings.TrimSpace(r.stdout), strings.TrimSpace(r.stderr))
+			t.Logf("flipped 64 bytes mid %s: exit %d, stderr %s", strings.TrimPrefix(victim, home+"/"), r.code, strings.TrimSpace(r.stderr))
 			if r.code == exitOK {
 				t.Fatalf("verify passes on a home with %s flipped\n%s", victim, r)
 			}
@@ -120,8 +139,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 					t.Errorf("verify JSON says ok on a tampered home: %v", out)
 				}
 			}
-			if !regexp.MustCompile(c.names).MatchString(r.stderr) {
-				t.Errorf("verify's error does not name the place (want %q)\n%s", c.names, r)
+			if !place.MatchString(r.stderr) {
+				t.Errorf("verify's error names neither a height nor the broken store (block store / state)\n%s", r)
 			}
 		})
 	}
@@ -139,8 +158,8 @@ func TestRestartKeepsCommitted(t *testing.T) {
 	n.waitHeight(1, 30*time.Second)
 
 	// Identity transactions: N organizations admitted one by one by the
-	// admin, then one member per organization, submitted concurrently (each
-	// by its own signer), so that several land in the same block.
+	// admin, then one member per organization and N patients, submitted
+	// concurrently (each by its own signer) so that several share a block.
 	const N = 4
 	type committed struct {
 		id     string
@@ -156,23 +175,30 @@ func TestRestartKeepsCommitted(t *testing.T) {
 		out := e.json("org", "add", "--as", "admin", "--key", org, "--name", "Org "+org)
 		got = append(got, committed{str(t, out, "id"), "org", num(t, out, "height")})
 	}
-	results := make(chan result, N)
+	// Then, concurrently, a member per organization and N patients.
+	for i := range N {
+		e.json("keys", "new", fmt.Sprintf("p%d", i))
+	}
+	results := make(chan result, 2*N)
 	for i := range N {
 		go func() {
 			results <- e.run("member", "add", "--as", fmt.Sprintf("org%d", i), "--key", fmt.Sprintf("m%d", i), "--role", "nurse", "--output", "json")
 		}()
+		go func() {
+			results <- e.run("patient", "add", "--key", fmt.Sprintf("p%d", i), "--output", "json")
+		}()
 	}
-	for range N {
+	for range 2 * N {
 		select {
 		case r := <-results:
 			if r.code != exitOK {
-				t.Errorf("member add failed\n%s", r)
+				t.Errorf("failed\n%s", r)
 				continue
 			}
 			m := oneObject(t, r)
-			got = append(got, committed{str(t, m, "id"), "member", num(t, m, "height")})
+			got = append(got, committed{str(t, m, "id"), r.args[0], num(t, m, "height")})
 		case <-time.After(90 * time.Second):
-			t.Fatal("member add did not return within 90s")
+			t.Fatal("member add / patient add did not return within 90s")
 		}
 	}
 	n.kill9()
