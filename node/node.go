@@ -152,7 +152,8 @@ func (n *Node) Stop() {
 
 // Status implements api.Backend.
 func (n *Node) Status() api.Status {
-	st := api.Status{ChainID: n.cfg.ChainID, Height: n.store.Height(), AppHash: fmt.Sprintf("%X", n.store.Root())}
+	h, root := n.store.Committed()
+	st := api.Status{ChainID: n.cfg.ChainID, Height: h, AppHash: fmt.Sprintf("%X", root)}
 	if n.comet != nil {
 		st.NodeID = string(n.comet.NodeInfo().ID())
 		// medchain has no validator updates yet: the set is genesis's.

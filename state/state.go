@@ -61,8 +61,14 @@ type Store struct {
 }
 
 // Open opens or creates a store in dir. An empty dir means in memory.
-func Open(dir string) (*Store, error) {
-	opts := &pebble.Options{Logger: quietLogger{}}
+func Open(dir string) (*Store, error) { return open(dir, false) }
+
+// OpenReadOnly opens an existing store without writing a byte to it, for
+// inspection. Commit fails on it.
+func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
+
+func open(dir string, readOnly bool) (*Store, error) {
+	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly}
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	}
@@ -156,6 +162,14 @@ func (s *Store) Height() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.height
+}
+
+// Committed returns the last committed height and its app hash together.
+func (s *Store) Committed() (int64, []byte) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.tree[1]
+	return s.height, r[:]
 }
 
 // Root returns the app hash of the committed state.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 
 	dbm "github.com/cometbft/cometbft-db"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 	abci "github.com/cometbft/cometbft/abci/types"
 	sm "github.com/cometbft/cometbft/state"
 	"github.com/cometbft/cometbft/store"
@@ -64,17 +65,18 @@ func Home(ctx context.Context, home string) (rep Report, err error) {
 		return rep, fmt.Errorf("%w: genesis: %v", ErrBroken, err)
 	}
 	data := filepath.Join(home, "data")
-	bdb, err := dbm.NewDB("blockstore", dbm.GoLevelDBBackend, data)
+	ro := &opt.Options{ReadOnly: true}
+	bdb, err := dbm.NewGoLevelDBWithOpts("blockstore", data, ro)
 	if err != nil {
 		return rep, fmt.Errorf("open block store: %w (is the node still running? stop it first)", err)
 	}
 	defer bdb.Close()
-	sdb, err := dbm.NewDB("state", dbm.GoLevelDBBackend, data)
+	sdb, err := dbm.NewGoLevelDBWithOpts("state", data, ro)
 	if err != nil {
 		return rep, fmt.Errorf("open consensus state: %w (is the node still running? stop it first)", err)
 	}
 	defer sdb.Close()
-	nodeState, err := state.Open(filepath.Join(home, node.AppDir))
+	nodeState, err := state.OpenReadOnly(filepath.Join(home, node.AppDir))
 	if err != nil {
 		return rep, fmt.Errorf("%w: application state: %v", ErrBroken, err)
 	}
@@ -279,7 +281,7 @@ func (c *checker) compareState(s *state.Store, rep *Report) error {
 		// hash after top-1, which the replay already matched.
 		want = c.blocks.LoadBlock(top).AppHash
 	default:
-		return fmt.Errorf("%w: application state is at height %d, the chain at %d", ErrBroken, s.Height(), top)
+		return fmt.Errorf("%w: application state is at height %d, the block store at %d: one of them lost data (check data/app and data/blockstore.db)", ErrBroken, s.Height(), top)
 	}
 	if !bytes.Equal(s.Root(), want) {
 		return fmt.Errorf("%w: application state at height %d: app hash %X, replay gives %X", ErrBroken, s.Height(), s.Root(), want)

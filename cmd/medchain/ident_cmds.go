@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/tx"
 )
 
@@ -67,6 +69,9 @@ func memberAddCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 		}
 		if *key == "" || *role == "" {
 			return usagef("--key and --role are required")
+		}
+		if !consent.ValidRole(*role) {
+			return usagef("--role %q: use one of %s", *role, strings.Join(consent.Roles, ", "))
 		}
 		pub, err := resolvePublic(ctx, g, *key)
 		if err != nil {

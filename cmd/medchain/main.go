@@ -99,7 +99,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
 	cmd, rest := lookup(args)
 	if cmd == nil {
-		usage(stderr, args)
+		switch {
+		case len(args) == 0:
+			usage(stderr)
+			return exitUsage
+		case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "medchain: unknown command %q; run `medchain help` for the list\n", strings.Join(args[:min(2, len(args))], " "))
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("medchain "+cmd.name, flag.ContinueOnError)
@@ -157,10 +165,7 @@ func lookup(args []string) (*command, []string) {
 	return nil, nil
 }
 
-func usage(w io.Writer, args []string) {
-	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-		fmt.Fprintf(w, "medchain: unknown command %q\n\n", strings.Join(args, " "))
-	}
+func usage(w io.Writer) {
 	fmt.Fprintln(w, "medchain: a health-records ledger where patients decide who reads what.\n\nusage: medchain COMMAND [flags]\n\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.short)
