@@ -16,11 +16,11 @@ import (
 	"path/filepath"
 
 	dbm "github.com/cometbft/cometbft-db"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 	abci "github.com/cometbft/cometbft/abci/types"
 	sm "github.com/cometbft/cometbft/state"
 	"github.com/cometbft/cometbft/store"
 	"github.com/cometbft/cometbft/types"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/blob"
