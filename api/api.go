@@ -57,6 +57,7 @@ func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) h
 	mux.HandleFunc("GET /v1/actors/{id}", h.actor)
 	mux.HandleFunc("POST /v1/txs", h.submit)
 	mux.HandleFunc("PUT /v1/blobs/{hash}", h.putBlob)
+	mux.HandleFunc("POST /v1/blobs", h.putBlobs)
 	mux.HandleFunc("GET /v1/blobs/{hash}", h.getBlob)
 	mux.HandleFunc("POST /v1/records/{id}/read", h.readRecord)
 	mux.HandleFunc("GET /v1/records", h.listRecords)
@@ -104,7 +105,7 @@ func (h *handler) actor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readBody(w, r, min(h.maxBody, tx.MaxSize))
+	raw, ok := h.readBody(w, r, min(h.maxBody, tx.MaxBatchSize))
 	if !ok {
 		return
 	}
@@ -140,6 +141,10 @@ func (h *handler) blobsPresent(raw []byte) error {
 	switch b := body.(type) {
 	case *tx.RecordPut:
 		names = []string{b.Ciphertext, b.EpochEnv, b.SelfEnv}
+	case *tx.RecordBatch:
+		for _, r := range b.Records {
+			names = append(names, r.Ciphertext, r.EpochEnv, r.SelfEnv)
+		}
 	case *tx.ConsentGrant:
 		names = envelopeBlobs(b.Keys)
 	case *tx.ConsentRevoke:

@@ -19,6 +19,8 @@ type BlobBackend interface {
 	// StoreBlob keeps b locally and on enough peers to survive f failures,
 	// returning how many nodes hold it.
 	StoreBlob(ctx context.Context, name string, b []byte) (int, error)
+	// StoreBlobs does the same for many blobs at once.
+	StoreBlobs(ctx context.Context, blobs [][]byte) (int, error)
 	// Blob returns a blob from the local store, fetching it from a peer if
 	// it is missing here.
 	Blob(ctx context.Context, name string) ([]byte, error)
@@ -26,8 +28,8 @@ type BlobBackend interface {
 	HasBlob(name string) bool
 	// PeerRequest authenticates a request signed by a peer node.
 	PeerRequest(r *http.Request, body []byte) error
-	// KeepBlob stores a blob a peer pushed.
-	KeepBlob(name string, b []byte) error
+	// KeepBlobs stores blobs a peer pushed.
+	KeepBlobs(blobs [][]byte) error
 }
 
 // ReadResult is the body of a successful record read.
@@ -69,14 +71,6 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "blob bytes do not hash to "+name)
 		return
 	}
-	if r.Header.Get("Authorization") == "" && h.blobs.PeerRequest(r, body) == nil {
-		if err := h.blobs.KeepBlob(name, body); err != nil {
-			h.internal(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": 1})
-		return
-	}
 	if _, err := h.authenticate(r, body); err != nil {
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
@@ -87,6 +81,46 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": copies})
+}
+
+// putBlobs stores a framed batch of blobs (blob.EncodeBatch), from a client
+// (signed by an actor; replicated before the answer) or from a peer node.
+func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.readBody(w, r, blob.MaxBatch)
+	if !ok {
+		return
+	}
+	blobs, err := blob.DecodeBatch(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	names := make([]string, len(blobs))
+	for i, b := range blobs {
+		names[i] = blob.Hash(b)
+	}
+	if r.Header.Get("Authorization") == "" {
+		if err := h.blobs.PeerRequest(r, body); err != nil {
+			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
+			return
+		}
+		if err := h.blobs.KeepBlobs(blobs); err != nil {
+			h.internal(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"blobs": names, "copies": 1})
+		return
+	}
+	if _, err := h.authenticate(r, body); err != nil {
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	copies, err := h.blobs.StoreBlobs(r.Context(), blobs)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blobs": names, "copies": copies})
 }
 
 func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) {

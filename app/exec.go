@@ -88,6 +88,8 @@ func (a *App) apply(e env, t *tx.Tx, body any) error {
 		return a.patientAdd(e, t, b)
 	case *tx.RecordPut:
 		return a.recordPut(e, t, b)
+	case *tx.RecordBatch:
+		return a.recordBatch(e, t, b)
 	case *tx.ConsentGrant:
 		return a.consentGrant(e, t, b)
 	case *tx.ConsentRevoke:

@@ -151,6 +151,18 @@ func getEpoch(r reader, p, cat string) (Epoch, error) {
 	return ep, err
 }
 
+func (a *App) recordBatch(e env, t *tx.Tx, b *tx.RecordBatch) error {
+	if len(b.Records) == 0 || len(b.Records) > tx.MaxBatchRecords {
+		return fmt.Errorf("%w: a batch holds 1 to %d records", ErrInvalid, tx.MaxBatchRecords)
+	}
+	for i := range b.Records {
+		if err := a.recordPut(e, t, &b.Records[i]); err != nil {
+			return fmt.Errorf("record %d of the batch: %w", i, err)
+		}
+	}
+	return nil
+}
+
 func (a *App) recordPut(e env, t *tx.Tx, b *tx.RecordPut) error {
 	if err := checkRecord(b); err != nil {
 		return err

@@ -3,17 +3,20 @@
 // write and every read, so a node can hold and serve blobs without being
 // trusted with them: a changed byte is found, never served.
 //
+// Blobs live in an embedded Pebble database: a batch of blobs costs one
+// synced write, not one fsync per blob.
+//
 // blob stores only what it is given; it never sees plaintext or keys.
 package blob
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // MaxSize bounds one blob.
@@ -27,21 +30,30 @@ var (
 	ErrTooLarge = errors.New("blob too large")
 )
 
-// Store is a directory of blobs, safe for concurrent use.
-type Store struct{ dir string }
+// Store is a database of blobs, safe for concurrent use.
+type Store struct{ db *pebble.DB }
 
 // Open opens or creates a store in dir.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open blob store: %w", err)
+func Open(dir string) (*Store, error) { return open(dir, false) }
+
+// OpenReadOnly opens an existing store without writing to it.
+func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
+
+func open(dir string, readOnly bool) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quiet{}, ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{db: db}, nil
 }
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
 
 // Hash returns the name of b.
 func Hash(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // ValidName reports whether name is a well-formed blob name.
@@ -57,45 +69,45 @@ func ValidName(name string) bool {
 	return true
 }
 
-func (s *Store) path(name string) string { return filepath.Join(s.dir, name[:2], name[2:]) }
+func key(name string) []byte {
+	k, _ := hex.DecodeString(name)
+	return k
+}
 
-// Put stores b under its hash, durably, and returns the hash. Storing the
-// same bytes twice is a no-op.
+// Put stores b under its hash, durably, and returns the hash.
 func (s *Store) Put(b []byte) (string, error) {
-	if len(b) > MaxSize {
-		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
-	}
-	name := Hash(b)
-	if s.Has(name) {
-		if _, err := s.Get(name); err == nil {
-			return name, nil
-		}
-		// The stored copy is damaged: replace it with these good bytes.
-	}
-	p := s.path(name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	names, err := s.PutMany([][]byte{b})
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write blob %s: %w", name, err)
+	return names[0], nil
+}
+
+// PutMany stores blobs in one synced write and returns their names.
+// A damaged stored copy is replaced by the good bytes.
+func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	names := make([]string, len(blobs))
+	for i, b := range blobs {
+		if len(b) > MaxSize {
+			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
+		}
+		names[i] = Hash(b)
+		if _, err := s.Get(names[i]); err == nil {
+			continue
+		}
+		if err := batch.Set(key(names[i]), b, nil); err != nil {
+			return nil, err
+		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", fmt.Errorf("sync blob %s: %w", name, err)
+	if batch.Empty() {
+		return names, nil
 	}
-	if err := f.Close(); err != nil {
-		return "", err
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("store blobs: %w", err)
 	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return "", fmt.Errorf("store blob %s: %w", name, err)
-	}
-	return name, syncDir(filepath.Dir(p))
+	return names, nil
 }
 
 // PutNamed stores b and checks that its hash is name.
@@ -115,8 +127,13 @@ func (s *Store) Has(name string) bool {
 	if !ValidName(name) {
 		return false
 	}
-	_, err := os.Stat(s.path(name))
-	return err == nil
+	k := key(name)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: k})
+	if err != nil {
+		return false
+	}
+	defer it.Close()
+	return it.First() && bytes.Equal(it.Key(), k)
 }
 
 // Get returns the blob name after checking its hash.
@@ -124,38 +141,41 @@ func (s *Store) Get(name string) ([]byte, error) {
 	if !ValidName(name) {
 		return nil, ErrBadName
 	}
-	b, err := os.ReadFile(s.path(name))
-	if errors.Is(err, fs.ErrNotExist) {
+	v, closer, err := s.db.Get(key(name))
+	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", name, err)
 	}
+	b := bytes.Clone(v)
+	closer.Close()
 	if Hash(b) != name {
 		return nil, fmt.Errorf("%w: %s does not match its hash", ErrCorrupt, name)
 	}
 	return b, nil
 }
 
-// Walk calls fn with the name of every stored blob, in directory order.
+// Walk calls fn with the name of every stored blob, in name order.
 func (s *Store) Walk(fn func(name string) error) error {
-	return filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		name := filepath.Base(filepath.Dir(p)) + d.Name()
-		if !ValidName(name) {
-			return nil // temp files and strays
-		}
-		return fn(name)
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(hex.EncodeToString(it.Key())); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// quiet keeps Pebble's informational logs out of the node's.
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)  {}
+func (quiet) Errorf(string, ...any) {}
+func (quiet) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
 }

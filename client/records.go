@@ -55,15 +55,15 @@ type Epoch struct {
 	Key   []byte `json:"key"`
 }
 
-// recordAAD binds a record's ciphertext and envelopes to its chain,
+// RecordAAD binds a record's ciphertext and envelopes to its chain,
 // patient, category and key epoch.
-func recordAAD(chain, patient, category string, epoch uint64) []byte {
+func RecordAAD(chain, patient, category string, epoch uint64) []byte {
 	return fmt.Appendf(nil, "medchain/record/v1\x00%s\x00%s\x00%s\x00%d", chain, patient, category, epoch)
 }
 
-// keyContext binds an epoch key envelope to its patient, category, epoch
+// KeyContext binds an epoch key envelope to its patient, category, epoch
 // and holder.
-func keyContext(chain, patient, category string, epoch uint64, holder string) []byte {
+func KeyContext(chain, patient, category string, epoch uint64, holder string) []byte {
 	return fmt.Appendf(nil, "medchain/epochkey/v1\x00%s\x00%s\x00%s\x00%d\x00%s", chain, patient, category, epoch, holder)
 }
 
@@ -111,7 +111,7 @@ func (c *Client) PutRecord(ctx context.Context, author ident.Private, patient, c
 	if err != nil {
 		return "", Result{}, fmt.Errorf("patient's epoch key: %w", err)
 	}
-	aad := recordAAD(chain, patient, category, ep.Epoch)
+	aad := RecordAAD(chain, patient, category, ep.Epoch)
 	s, err := seal.SealRecord(plaintext, aad, pub)
 	if err != nil {
 		return "", Result{}, err
@@ -120,10 +120,8 @@ func (c *Client) PutRecord(ctx context.Context, author ident.Private, patient, c
 	if err != nil {
 		return "", Result{}, err
 	}
-	for _, b := range [][]byte{s.Ciphertext, s.EpochEnvelope, self} {
-		if _, err := c.PutBlob(ctx, author, blob.Hash(b), b); err != nil {
-			return "", Result{}, fmt.Errorf("upload: %w", err)
-		}
+	if _, err := c.PutBlobs(ctx, author, [][]byte{s.Ciphertext, s.EpochEnvelope, self}); err != nil {
+		return "", Result{}, fmt.Errorf("upload: %w", err)
 	}
 	body := tx.RecordPut{
 		Patient: patient, Category: category, ContentType: contentType, Size: int64(len(plaintext)), Epoch: ep.Epoch,
@@ -181,7 +179,7 @@ func open(chain string, reader ident.Private, rr *readResult) ([]byte, error) {
 	if blob.Hash(rr.Ciphertext) != r.Ciphertext || blob.Hash(rr.EpochEnv) != r.EpochEnv {
 		return nil, fmt.Errorf("record %s: the node served bytes that do not match the ledger's hashes", r.ID)
 	}
-	aad := recordAAD(chain, r.Patient, r.Category, r.Epoch)
+	aad := RecordAAD(chain, r.Patient, r.Category, r.Epoch)
 	var dek []byte
 	var err error
 	switch {
@@ -222,7 +220,7 @@ func openAsGrantee(chain string, reader ident.Private, rr *readResult, aad []byt
 	r := &rr.Record
 	// The envelope may be wrapped to the reader or to the reader's
 	// organization; the reader's own key is tried, as that is what it holds.
-	k, err := seal.UnwrapEpochKey(reader.Box, rr.KeyEnv, keyContext(chain, r.Patient, r.Category, r.Epoch, reader.ID()))
+	k, err := seal.UnwrapEpochKey(reader.Box, rr.KeyEnv, KeyContext(chain, r.Patient, r.Category, r.Epoch, reader.ID()))
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +344,7 @@ func (c *Client) wrapEpoch(ctx context.Context, patient ident.Private, cat strin
 		if err != nil {
 			return nil, err
 		}
-		env, err := seal.WrapEpochKey(box, k, keyContext(chain, patient.ID(), cat, epoch, h.ID))
+		env, err := seal.WrapEpochKey(box, k, KeyContext(chain, patient.ID(), cat, epoch, h.ID))
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/tx"
 )
@@ -66,6 +67,16 @@ func (c *Client) PutBlob(ctx context.Context, key ident.Private, name string, b 
 		Copies int `json:"copies"`
 	}
 	err := c.signedDo(ctx, key, http.MethodPut, "/v1/blobs/"+name, b, &out)
+	return out.Copies, err
+}
+
+// PutBlobs uploads blobs in one request, signed by key, and returns how
+// many nodes hold them.
+func (c *Client) PutBlobs(ctx context.Context, key ident.Private, blobs [][]byte) (int, error) {
+	var out struct {
+		Copies int `json:"copies"`
+	}
+	err := c.signedDo(ctx, key, http.MethodPost, "/v1/blobs", blob.EncodeBatch(blobs), &out)
 	return out.Copies, err
 }
 

@@ -73,18 +73,28 @@ func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []
 
 // StoreBlob implements api.BlobBackend.
 func (r *replicator) StoreBlob(ctx context.Context, name string, b []byte) (int, error) {
-	if err := r.store.PutNamed(name, b); err != nil {
+	if blob.Hash(b) != name {
+		return 0, fmt.Errorf("%w: bytes do not hash to %s", blob.ErrCorrupt, name)
+	}
+	return r.StoreBlobs(ctx, [][]byte{b})
+}
+
+// StoreBlobs implements api.BlobBackend: one synced local write, then one
+// request per peer, acknowledged once enough nodes hold every blob.
+func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error) {
+	if _, err := r.store.PutMany(blobs); err != nil {
 		return 0, err
 	}
 	if len(r.peers) == 0 {
 		return 1, nil
 	}
+	body := blob.EncodeBatch(blobs)
 	acks := make(chan bool, len(r.peers))
 	for _, p := range r.peers {
 		go func() {
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			acks <- r.push(pctx, p, name, b) == nil
+			acks <- r.push(pctx, p, body) == nil
 		}()
 	}
 	copies := 1
@@ -102,13 +112,13 @@ func (r *replicator) StoreBlob(ctx context.Context, name string, b []byte) (int,
 		}
 	}
 	if copies < r.copies {
-		return copies, fmt.Errorf("blob %s reached %d node(s), %d needed to survive a failure; retry when more nodes are up", name, copies, r.copies)
+		return copies, fmt.Errorf("blobs reached %d node(s), %d needed to survive a failure; retry when more nodes are up", copies, r.copies)
 	}
 	return copies, nil
 }
 
-func (r *replicator) push(ctx context.Context, p apiPeer, name string, b []byte) error {
-	req, err := r.request(ctx, http.MethodPut, p, "/v1/blobs/"+name, b)
+func (r *replicator) push(ctx context.Context, p apiPeer, batch []byte) error {
+	req, err := r.request(ctx, http.MethodPost, p, "/v1/blobs", batch)
 	if err != nil {
 		return err
 	}
@@ -176,8 +186,11 @@ func (r *replicator) isPeer(id string) bool {
 	return false
 }
 
-// KeepBlob implements api.BlobBackend.
-func (r *replicator) KeepBlob(name string, b []byte) error { return r.store.PutNamed(name, b) }
+// KeepBlobs implements api.BlobBackend.
+func (r *replicator) KeepBlobs(blobs [][]byte) error {
+	_, err := r.store.PutMany(blobs)
+	return err
+}
 
 // HasBlob implements api.BlobBackend.
 func (r *replicator) HasBlob(name string) bool { return r.store.Has(name) }

@@ -103,8 +103,8 @@ func (c *Config) save(home string) error {
 	return writeFile(filepath.Join(home, ConfigFile), append(b, '\n'))
 }
 
-// cometConfig derives CometBFT's configuration.
-func (c *Config) cometConfig(home string) *cmtcfg.Config {
+// CometConfig derives CometBFT's configuration for a node in home.
+func (c *Config) CometConfig(home string) *cmtcfg.Config {
 	cfg := cmtcfg.DefaultConfig()
 	cfg.SetRoot(home)
 	cfg.Moniker = c.Moniker
@@ -119,7 +119,8 @@ func (c *Config) cometConfig(home string) *cmtcfg.Config {
 	cfg.Consensus.TimeoutPropose = 2 * time.Second
 	cfg.Consensus.CreateEmptyBlocks = true
 	cfg.Mempool.Size = 20000
-	cfg.Mempool.MaxTxBytes = 64 << 10
+	cfg.Mempool.MaxTxBytes = 1 << 20 // tx.MaxBatchSize
+	cfg.Mempool.MaxTxsBytes = 256 << 20
 	cfg.TxIndex.Indexer = "null" // medchain answers its own queries
 	cfg.Instrumentation.Prometheus = false
 	return cfg

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -39,16 +40,18 @@ const (
 
 // Node is a running medchain node.
 type Node struct {
-	home   string
-	cfg    *Config
-	log    *slog.Logger
-	store  *state.Store
-	app    *app.App
-	comet  *cmtnode.Node
-	server *http.Server
-	ln     net.Listener
-	blobs  *replicator
-	cancel context.CancelFunc
+	home      string
+	cfg       *Config
+	log       *slog.Logger
+	store     *state.Store
+	app       *app.App
+	comet     *cmtnode.Node
+	server    *http.Server
+	ln        net.Listener
+	blobs     *replicator
+	blobStore *blob.Store
+	bg        sync.WaitGroup // background work that uses the stores
+	cancel    context.CancelFunc
 }
 
 // Options tune a node at start.
@@ -72,7 +75,7 @@ func Start(home string, log *slog.Logger, o Options) (*Node, error) {
 }
 
 func (n *Node) start(o Options) error {
-	cc := n.cfg.cometConfig(n.home)
+	cc := n.cfg.CometConfig(n.home)
 	if err := cc.ValidateBasic(); err != nil {
 		return fmt.Errorf("node config: %w", err)
 	}
@@ -142,6 +145,12 @@ func (n *Node) Stop() {
 	}
 	if n.cancel != nil {
 		n.cancel()
+		n.bg.Wait()
+	}
+	if n.blobStore != nil {
+		if err := n.blobStore.Close(); err != nil {
+			n.log.Error("close blob store", "err", err)
+		}
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
@@ -162,6 +171,16 @@ func (n *Node) Status() api.Status {
 	}
 	return st
 }
+
+// StoreBlobs keeps blobs here and on enough peers, as an upload through the
+// API would.
+func (n *Node) StoreBlobs(ctx context.Context, blobs [][]byte) error {
+	_, err := n.blobs.StoreBlobs(ctx, blobs)
+	return err
+}
+
+// APIURL returns the base URL of the node's API.
+func (n *Node) APIURL() string { return "http://" + n.cfg.APIAddr }
 
 // App implements api.Backend.
 func (n *Node) App() *app.App { return n.app }
@@ -201,6 +220,7 @@ func (n *Node) startBlobs(key *p2p.NodeKey, genesisFile string) error {
 	if err != nil {
 		return err
 	}
+	n.blobStore = bs
 	peers, err := parseAPIPeers(n.cfg.APIPeers)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ConfigFile, err)
@@ -213,11 +233,15 @@ func (n *Node) startBlobs(key *p2p.NodeKey, genesisFile string) error {
 	n.app.OnCommit = n.blobs.want
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	go n.blobs.run(ctx)
-	go func() { // catch up on blobs committed while this node was away
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		// Catch up on blobs committed while this node was away, then keep
+		// fetching what new blocks name.
 		var names []string
 		_ = n.app.Blobs(func(name string) { names = append(names, name) })
 		n.blobs.want(names)
+		n.blobs.run(ctx)
 	}()
 	return nil
 }

@@ -3,6 +3,7 @@ package tx
 // Transaction kinds for records, consent and audit.
 const (
 	TypeRecordPut     Type = "record.put"
+	TypeRecordBatch   Type = "record.batch"
 	TypeConsentGrant  Type = "consent.grant"
 	TypeConsentRevoke Type = "consent.revoke"
 	TypeAccess        Type = "access"
@@ -66,4 +67,14 @@ type ConsentRevoke struct {
 type Access struct {
 	Record  string `json:"record"`
 	Purpose string `json:"purpose"`
+}
+
+// MaxBatchRecords bounds the records of one batch.
+const MaxBatchRecords = 2048
+
+// RecordBatch registers several records by one author under one signature:
+// every check of RecordPut applies to each, and the batch commits whole or
+// not at all.
+type RecordBatch struct {
+	Records []RecordPut `json:"records"`
 }

@@ -28,6 +28,9 @@ import (
 // transaction, so legitimate ones are far smaller.
 const MaxSize = 64 << 10
 
+// MaxBatchSize bounds a record batch, the one kind allowed to be larger.
+const MaxBatchSize = 1 << 20
+
 // Domain separates transaction signatures from every other medchain signature.
 const Domain = "medchain/tx/v1"
 
@@ -89,6 +92,8 @@ func newBody(t Type) (any, error) {
 		return new(PatientAdd), nil
 	case TypeRecordPut:
 		return new(RecordPut), nil
+	case TypeRecordBatch:
+		return new(RecordBatch), nil
 	case TypeConsentGrant:
 		return new(ConsentGrant), nil
 	case TypeConsentRevoke:
@@ -97,6 +102,13 @@ func newBody(t Type) (any, error) {
 		return new(Access), nil
 	}
 	return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, t)
+}
+
+func (t Type) maxSize() int {
+	if t == TypeRecordBatch {
+		return MaxBatchSize
+	}
+	return MaxSize
 }
 
 // New builds an unsigned transaction carrying body.
@@ -159,12 +171,18 @@ func Hash(raw []byte) string {
 // oversized, any unknown field or type, a missing signature, and any encoding
 // that is not the canonical one.
 func Decode(raw []byte) (*Tx, any, error) {
-	if len(raw) > MaxSize {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), MaxSize)
+	if len(raw) > MaxBatchSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), MaxBatchSize)
 	}
 	var t Tx
 	if err := strictUnmarshal(raw, &t); err != nil {
+		if len(raw) > MaxSize {
+			return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), MaxSize)
+		}
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if limit := t.Type.maxSize(); len(raw) > limit {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d for %s", ErrTooLarge, len(raw), limit, t.Type)
 	}
 	if !ident.ValidID(t.Signer) {
 		return nil, nil, fmt.Errorf("%w: signer %q is not an actor ID", ErrMalformed, t.Signer)

@@ -104,10 +104,11 @@ func Home(ctx context.Context, home string) (rep Report, err error) {
 // blobs that committed records need but this node does not hold yet (a
 // lagging node fetches them from peers; that is not corruption).
 func checkBlobs(dir string, s *state.Store, rep *Report) error {
-	bs, err := blob.Open(dir)
+	bs, err := blob.OpenReadOnly(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: blob store: %v", ErrBroken, err)
 	}
+	defer bs.Close()
 	err = bs.Walk(func(name string) error {
 		if _, err := bs.Get(name); err != nil {
 			return fmt.Errorf("%w: blob %s: %v", ErrBroken, name, err)

@@ -75,6 +75,7 @@ func commands() []command {
 		{"testnet", "", "write N node homes that form one network on 127.0.0.1", testnetCmd},
 		{"verify", "", "check the stopped node's whole history offline", verifyCmd},
 		{"status", "", "show the node's status", statusCmd},
+		{"bench", "", "measure throughput and latency against bare CometBFT", benchCmd},
 		{"keys new", "NAME", "create a key in the keyring", keysNewCmd},
 		{"keys show", "NAME", "show a key's ID (and public key)", keysShowCmd},
 		{"keys list", "", "list the keyring", keysListCmd},

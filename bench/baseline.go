@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cometbft/cometbft/abci/example/kvstore"
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/mempool"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+
+	"github.com/medchain/medchain/node"
+)
+
+// kvApp is CometBFT's example key-value application, with the same commit
+// notification medchain's application gives its submitters.
+type kvApp struct {
+	*kvstore.Application
+	mu      sync.Mutex
+	waiters map[string]chan struct{}
+	block   []string
+}
+
+func (a *kvApp) FinalizeBlock(ctx context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.block = a.block[:0]
+	for _, t := range req.Txs {
+		s := sha256.Sum256(t)
+		a.block = append(a.block, hex.EncodeToString(s[:]))
+	}
+	return a.Application.FinalizeBlock(ctx, req)
+}
+
+func (a *kvApp) Commit(ctx context.Context, req *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	res, err := a.Application.Commit(ctx, req)
+	a.mu.Lock()
+	for _, h := range a.block {
+		if c, ok := a.waiters[h]; ok {
+			close(c)
+			delete(a.waiters, h)
+		}
+	}
+	a.mu.Unlock()
+	return res, err
+}
+
+func (a *kvApp) wait(raw []byte) chan struct{} {
+	s := sha256.Sum256(raw)
+	c := make(chan struct{})
+	a.mu.Lock()
+	a.waiters[hex.EncodeToString(s[:])] = c
+	a.mu.Unlock()
+	return c
+}
+
+// baseline runs the kvstore application on a node configured exactly as a
+// medchain node and feeds it n transactions of txBytes bytes from the same
+// number of concurrent submitters, each waiting for its commit.
+func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Report) error {
+	home := filepath.Join(dir, "baseline")
+	if _, err := node.Init(node.InitOptions{Home: home, ChainID: "kvstore-baseline",
+		APIAddr: addr(o.BasePort, 52), RPCAddr: addr(o.BasePort, 51), P2PAddr: addr(o.BasePort, 50)}); err != nil {
+		return err
+	}
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		return err
+	}
+	cc := cfg.CometConfig(home)
+	app := &kvApp{Application: kvstore.NewPersistentApplication(filepath.Join(home, "data", "kvstore")), waiters: map[string]chan struct{}{}}
+	nk, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		return err
+	}
+	n, err := cmtnode.NewNode(cc, privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile()), nk,
+		proxy.NewConnSyncLocalClientCreator(app), cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cmtlog.NewNopLogger())
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = n.Stop(); n.Wait() }()
+	for n.BlockStore().Height() < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	count := o.Records
+	start := time.Now()
+	err = parallel(count, o.Authors, func(i int) error {
+		key := fmt.Sprintf("k%09d", i)
+		pad := max(1, txBytes-len(key)-1)
+		val := make([]byte, pad)
+		for j := range val {
+			val[j] = 'a' + byte((i+j)%26)
+		}
+		raw := []byte(key + "=" + string(val))
+		done := app.wait(raw)
+		checked := make(chan uint32, 1)
+		if err := n.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r.Code }, mempool.TxInfo{}); err != nil {
+			return err
+		}
+		if code := <-checked; code != 0 {
+			return fmt.Errorf("kvstore rejected a transaction: code %d", code)
+		}
+		select {
+		case <-done:
+			return nil
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("kvstore transaction not committed after 60 s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	rep.BaselineTxPerS = float64(count) / time.Since(start).Seconds()
+	rep.BaselineTxBytes = txBytes
+	o.logf("baseline: %.0f tx/s", rep.BaselineTxPerS)
+	return err
+}

@@ -1,0 +1,136 @@
+// Package bench measures medchain against the bare consensus engine it
+// stands on and against the machine's own ceilings, in one run: record
+// writes and consent-checked reads on a real node, CometBFT's example
+// key-value application fed transactions of the same size through the same
+// submission path, and Ed25519, AES-GCM and SHA-256 throughput.
+//
+// Figures on a shared machine are noisy; the ratios between figures
+// measured in the same run are what to compare across runs.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// Options select a workload.
+type Options struct {
+	Records    int    // records to write
+	Reads      int    // reads to perform
+	Patients   int    // patients to register
+	Authors    int    // concurrent authors (members with write consent)
+	Readers    int    // concurrent readers
+	BigEvery   int    // every BigEvery-th record is 1 MiB (0: none)
+	Seed       uint64 // workload seed
+	Validators int    // 1, or 4 for a network on 127.0.0.1
+	BasePort   int    // first port for the nodes
+	Dir        string // scratch directory (default: a temp dir, removed after)
+	Progress   io.Writer
+}
+
+// Quick is the workload of `medchain bench --quick`.
+func Quick() Options {
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
+}
+
+// Report holds the figures. Rates are per second of wall time.
+type Report struct {
+	Records           int     `json:"records"`
+	RecordsPerS       float64 `json:"records_per_s"`
+	BaselineTxPerS    float64 `json:"baseline_tx_per_s"`
+	RatioToBaseline   float64 `json:"ratio_to_baseline"`
+	WriteP50Ms        float64 `json:"write_p50_ms"`
+	WriteP99Ms        float64 `json:"write_p99_ms"`
+	Reads             int     `json:"reads"`
+	ReadsPerS         float64 `json:"reads_per_s"`
+	ReadP50Ms         float64 `json:"read_p50_ms"`
+	ReadP99Ms         float64 `json:"read_p99_ms"`
+	BytesPerRecord    float64 `json:"bytes_per_record"`
+	Ed25519VerifyPerS float64 `json:"ed25519_verify_per_s"`
+	AESGCMMBPerS      float64 `json:"aes_gcm_mb_per_s"`
+	SHA256MBPerS      float64 `json:"sha256_mb_per_s"`
+	SealPerS          float64 `json:"seal_per_s"`
+	BaselineTxBytes   int     `json:"baseline_tx_bytes"`
+	BlockIntervalMs   float64 `json:"block_interval_ms"`
+	Validators        int     `json:"validators"`
+	CPUs              int     `json:"cpus"`
+	GoVersion         string  `json:"go_version"`
+	Seed              uint64  `json:"seed"`
+	DurationS         float64 `json:"duration_s"`
+}
+
+// Run runs the whole benchmark.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Validators != 1 && o.Validators != 4 {
+		return nil, fmt.Errorf("--validators %d: use 1 or 4", o.Validators)
+	}
+	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 {
+		return nil, fmt.Errorf("records, patients, authors and readers must be positive")
+	}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "medchain-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	rep := &Report{Validators: o.Validators, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Seed: o.Seed}
+	o.logf("machine ceilings")
+	ceilings(rep)
+	w, err := newWorkload(ctx, o, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	if err := w.setup(ctx); err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	if err := w.seal(ctx, rep); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	if err := w.writes(ctx, rep); err != nil {
+		return nil, fmt.Errorf("writes: %w", err)
+	}
+	if err := w.reads(ctx, rep); err != nil {
+		return nil, fmt.Errorf("reads: %w", err)
+	}
+	if err := w.footprint(rep); err != nil {
+		return nil, err
+	}
+	w.close()
+	o.logf("baseline: CometBFT kvstore, %d transactions of %d bytes", o.Records, w.txBytes)
+	if err := baseline(ctx, o, dir, w.txBytes, rep); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	if rep.BaselineTxPerS > 0 {
+		rep.RatioToBaseline = rep.RecordsPerS / rep.BaselineTxPerS
+	}
+	rep.DurationS = time.Since(start).Seconds()
+	return rep, nil
+}
+
+func (o Options) logf(format string, args ...any) {
+	fmt.Fprintf(o.Progress, "bench: "+format+"\n", args...)
+}
+
+// percentile returns the p-th percentile (0-100) of ds in milliseconds.
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return float64(s[i].Microseconds()) / 1000
+}

@@ -1,0 +1,511 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/medchain/medchain/blob"
+	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/seal"
+	"github.com/medchain/medchain/tx"
+)
+
+// categories the workload writes; each patient consents to all of them.
+var benchCategories = []string{"laboratory", "vital-signs", "clinical-note", "imaging"}
+
+type record struct {
+	author  int
+	patient int
+	body    tx.RecordPut
+	blobs   [][]byte
+	id      string
+}
+
+type workload struct {
+	o        Options
+	dir      string
+	chain    string
+	nodes    []*node.Node
+	homes    []string
+	admin    ident.Private
+	orgs     []ident.Private
+	members  []ident.Private // authors first, then readers
+	patients []ident.Private
+	author   []int // patient -> member index that writes for it
+	reader   []int // patient -> member index that reads under consent
+	records  []record
+	written  []int // indexes into records, in commit order
+	txBytes  int
+	setupDu  int64
+	rng      *rand.Rand
+}
+
+func newWorkload(ctx context.Context, o Options, dir string) (*workload, error) {
+	w := &workload{o: o, dir: dir, chain: "medchain-bench", rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))}
+	var err error
+	if w.admin, err = ident.Generate(); err != nil {
+		return nil, err
+	}
+	admins := []string{w.admin.Public().String()}
+	if o.Validators == 1 {
+		home := filepath.Join(dir, "node0")
+		_, err = node.Init(node.InitOptions{Home: home, ChainID: w.chain, Admins: admins,
+			APIAddr: addr(o.BasePort, 2), RPCAddr: addr(o.BasePort, 1), P2PAddr: addr(o.BasePort, 0)})
+		w.homes = []string{home}
+	} else {
+		var tn []node.TestnetNode
+		tn, err = node.Testnet(node.TestnetOptions{Out: filepath.Join(dir, "net"), Validators: o.Validators, BasePort: o.BasePort, ChainID: w.chain, Admins: admins})
+		for _, n := range tn {
+			w.homes = append(w.homes, n.Home)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, h := range w.homes {
+		n, err := node.Start(h, quiet, node.Options{CometLogLevel: "none"})
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.nodes = append(w.nodes, n)
+	}
+	o.logf("started %d node(s); waiting for the first blocks", len(w.nodes))
+	return w, w.waitHeight(ctx, 2)
+}
+
+func addr(base, off int) string { return fmt.Sprintf("127.0.0.1:%d", base+off) }
+
+func (w *workload) close() {
+	for _, n := range w.nodes {
+		n.Stop()
+	}
+	w.nodes = nil
+}
+
+func (w *workload) waitHeight(ctx context.Context, h int64) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if w.nodes[0].Status().Height >= h {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no block after 60 s")
+}
+
+// nonces hands out strictly increasing nonces, shared by all signers.
+var nonceCounter atomic.Uint64
+
+func nextNonce() uint64 {
+	for {
+		now := uint64(time.Now().UnixNano())
+		old := nonceCounter.Load()
+		n := max(now, old+1)
+		if nonceCounter.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+func (w *workload) signed(key ident.Private, typ tx.Type, body any) ([]byte, error) {
+	t, err := tx.New(typ, key.ID(), nextNonce(), body)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Sign(w.chain, key.Sign); err != nil {
+		return nil, err
+	}
+	return t.Encode()
+}
+
+// submit sends a transaction through node i's mempool and waits for its
+// block, as the API does.
+func (w *workload) submit(ctx context.Context, i int, raw []byte) error {
+	res, err := w.nodes[i%len(w.nodes)].Submit(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if res.Code != 0 {
+		return fmt.Errorf("transaction rejected (code %d): %s", res.Code, res.Log)
+	}
+	return nil
+}
+
+// parallel runs f(i) for i in [0,n) on up to k goroutines.
+func parallel(n, k int, f func(i int) error) error {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		errs error
+		wg   sync.WaitGroup
+	)
+	for range min(n, k) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if errs == nil {
+						errs = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func generate(n int) ([]ident.Private, error) {
+	out := make([]ident.Private, n)
+	for i := range out {
+		k, err := ident.Generate()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = k
+	}
+	return out, nil
+}
+
+// setup registers organizations, members, patients and their consents.
+func (w *workload) setup(ctx context.Context) error {
+	o := w.o
+	var err error
+	nOrgs := 4
+	if w.orgs, err = generate(nOrgs); err != nil {
+		return err
+	}
+	if w.members, err = generate(o.Authors * 2); err != nil {
+		return err
+	}
+	if w.patients, err = generate(o.Patients); err != nil {
+		return err
+	}
+	o.logf("setup: %d organizations, %d members, %d patients", nOrgs, len(w.members), o.Patients)
+	for i, org := range w.orgs { // one signer: in order
+		raw, err := w.signed(w.admin, tx.TypeOrgAdd, tx.OrgAdd{Public: org.Public().String(), Name: fmt.Sprintf("Hospital %d", i)})
+		if err != nil {
+			return err
+		}
+		if err := w.submit(ctx, i, raw); err != nil {
+			return fmt.Errorf("org add: %w", err)
+		}
+	}
+	err = parallel(nOrgs, nOrgs, func(oi int) error {
+		for m := oi; m < len(w.members); m += nOrgs {
+			raw, err := w.signed(w.orgs[oi], tx.TypeMemberAdd, tx.MemberAdd{Public: w.members[m].Public().String(), Role: "physician"})
+			if err != nil {
+				return err
+			}
+			if err := w.submit(ctx, oi, raw); err != nil {
+				return fmt.Errorf("member add: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := parallel(o.Patients, 64, w.registerPatient(ctx)); err != nil {
+		return err
+	}
+	o.logf("setup: consents")
+	w.author = make([]int, o.Patients)
+	w.reader = make([]int, o.Patients)
+	for p := range w.author {
+		w.author[p] = w.rng.IntN(o.Authors)
+		w.reader[p] = o.Authors + w.rng.IntN(o.Authors)
+	}
+	if err := parallel(o.Patients, 64, w.grant(ctx)); err != nil {
+		return err
+	}
+	w.setupDu, err = du(w.homes[0])
+	return err
+}
+
+func (w *workload) registerPatient(ctx context.Context) func(int) error {
+	return func(p int) error {
+		k := w.patients[p]
+		eps, err := client.EpochPubs(k, consent.Categories, 0)
+		if err != nil {
+			return err
+		}
+		raw, err := w.signed(k, tx.TypePatientAdd, tx.PatientAdd{Public: k.Public().String(), Epochs: eps})
+		if err != nil {
+			return err
+		}
+		return w.submit(ctx, p, raw)
+	}
+}
+
+// grant gives the patient's author write consent and its reader read
+// consent, wrapping the epoch keys for the reader.
+func (w *workload) grant(ctx context.Context) func(int) error {
+	return func(p int) error {
+		k := w.patients[p]
+		var keys []tx.KeyEnvelope
+		var blobs [][]byte
+		rd := w.members[w.reader[p]]
+		box, err := rd.Public().BoxKey()
+		if err != nil {
+			return err
+		}
+		for _, cat := range benchCategories {
+			ek, err := seal.EpochKey(k, cat, 0)
+			if err != nil {
+				return err
+			}
+			env, err := seal.WrapEpochKey(box, ek, client.KeyContext(w.chain, k.ID(), cat, 0, rd.ID()))
+			if err != nil {
+				return err
+			}
+			blobs = append(blobs, env)
+			keys = append(keys, tx.KeyEnvelope{Category: cat, Epoch: 0, Holder: rd.ID(), Blob: blob.Hash(env)})
+		}
+		n := w.nodes[p%len(w.nodes)]
+		if err := n.StoreBlobs(ctx, blobs); err != nil {
+			return err
+		}
+		for _, g := range []struct {
+			who     ident.Private
+			actions []string
+			keys    []tx.KeyEnvelope
+		}{{w.members[w.author[p]], []string{"write"}, nil}, {rd, []string{"read"}, keys}} {
+			raw, err := w.signed(k, tx.TypeConsentGrant, tx.ConsentGrant{Grantee: g.who.ID(), Categories: benchCategories,
+				Purposes: []string{"treatment"}, Actions: g.actions, Keys: g.keys})
+			if err != nil {
+				return err
+			}
+			if err := w.submit(ctx, p, raw); err != nil {
+				return fmt.Errorf("consent grant: %w", err)
+			}
+		}
+		return nil
+	}
+}
+
+// fhirLike returns a FHIR-like JSON observation of about size bytes.
+func fhirLike(rng *rand.Rand, size int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"%d-%d"}]},"valueQuantity":{"value":%d,"unit":"mg/dL"},"note":"`, rng.IntN(99999), rng.IntN(9), rng.IntN(400))
+	const alphabet = "abcdefghijklmnopqrstuvwxyz      "
+	for b.Len() < size-3 {
+		b.WriteByte(alphabet[rng.IntN(len(alphabet))])
+	}
+	b.WriteString(`"}`)
+	return b.Bytes()
+}
+
+// seal encrypts every record as its author's client would. This is client
+// work, measured here but kept out of the write figures.
+func (w *workload) seal(ctx context.Context, rep *Report) error {
+	o := w.o
+	w.records = make([]record, o.Records)
+	plain := make([][]byte, o.Records)
+	for i := range w.records {
+		p := w.rng.IntN(o.Patients)
+		size := 1024 + w.rng.IntN(3*1024+1)
+		if o.BigEvery > 0 && i%o.BigEvery == o.BigEvery-1 {
+			size = 1 << 20
+		}
+		cat := benchCategories[w.rng.IntN(len(benchCategories))]
+		w.records[i] = record{author: w.author[p], patient: p, body: tx.RecordPut{Patient: w.patients[p].ID(), Category: cat, ContentType: "application/fhir+json"}}
+		plain[i] = fhirLike(w.rng, size)
+	}
+	o.logf("sealing %d records (client side)", o.Records)
+	start := time.Now()
+	err := parallel(o.Records, runtime.NumCPU(), func(i int) error {
+		r := &w.records[i]
+		pk, err := seal.EpochKey(w.patients[r.patient], r.body.Category, 0)
+		if err != nil {
+			return err
+		}
+		aad := client.RecordAAD(w.chain, r.body.Patient, r.body.Category, 0)
+		s, err := seal.SealRecord(plain[i], aad, pk.PublicKey())
+		if err != nil {
+			return err
+		}
+		self, err := seal.WrapForSelf(w.members[r.author], s.DEK, aad)
+		if err != nil {
+			return err
+		}
+		r.blobs = [][]byte{s.Ciphertext, s.EpochEnvelope, self}
+		r.body.Size = int64(len(plain[i]))
+		r.body.Ciphertext = hex.EncodeToString(s.CiphertextHash[:])
+		r.body.Commitment = hex.EncodeToString(s.Commitment[:])
+		r.body.EpochEnv = blob.Hash(s.EpochEnvelope)
+		r.body.SelfEnv = blob.Hash(self)
+		r.id = client.RecordID(r.body.Ciphertext)
+		return nil
+	})
+	rep.SealPerS = float64(o.Records) / time.Since(start).Seconds()
+	return err
+}
+
+// writes has every author submit its records concurrently.
+func (w *workload) writes(ctx context.Context, rep *Report) error {
+	o := w.o
+	queues := make([][]int, o.Authors)
+	for i, r := range w.records {
+		queues[r.author] = append(queues[r.author], i)
+	}
+	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.records[0].body)
+	if err != nil {
+		return err
+	}
+	w.txBytes = len(raw)
+	o.logf("writing %d records from %d authors", o.Records, o.Authors)
+	lat := make([]time.Duration, o.Records)
+	var mu sync.Mutex
+	h0 := w.nodes[0].Status().Height
+	start := time.Now()
+	err = parallel(o.Authors, o.Authors, func(a int) error {
+		for _, i := range queues[a] {
+			t0 := time.Now()
+			r := &w.records[i]
+			n := w.nodes[a%len(w.nodes)]
+			if err := n.StoreBlobs(ctx, r.blobs); err != nil {
+				return err
+			}
+			raw, err := w.signed(w.members[a], tx.TypeRecordPut, r.body)
+			if err != nil {
+				return err
+			}
+			if err := w.submit(ctx, a, raw); err != nil {
+				return fmt.Errorf("record put: %w", err)
+			}
+			lat[i] = time.Since(t0)
+			mu.Lock()
+			w.written = append(w.written, i)
+			mu.Unlock()
+		}
+		return nil
+	})
+	el := time.Since(start)
+	rep.Records = len(w.written)
+	rep.RecordsPerS = float64(len(w.written)) / el.Seconds()
+	rep.WriteP50Ms, rep.WriteP99Ms = percentile(lat, 50), percentile(lat, 99)
+	if blocks := w.nodes[0].Status().Height - h0; blocks > 0 {
+		rep.BlockIntervalMs = float64(el.Milliseconds()) / float64(blocks)
+	}
+	o.logf("writes: %.0f records/s, p50 %.0f ms, p99 %.0f ms", rep.RecordsPerS, rep.WriteP50Ms, rep.WriteP99Ms)
+	return err
+}
+
+// reads has readers fetch random records under their consents through the
+// HTTP API, as a clinician's client does. Decryption is client work and is
+// left out.
+func (w *workload) reads(ctx context.Context, rep *Report) error {
+	o := w.o
+	if o.Reads == 0 {
+		return nil
+	}
+	byReader := map[int][]string{}
+	for _, i := range w.written {
+		r := w.records[i]
+		rd := w.reader[r.patient]
+		byReader[rd] = append(byReader[rd], r.id)
+	}
+	var readers []int
+	for rd := range byReader {
+		readers = append(readers, rd)
+	}
+	slices.Sort(readers)
+	o.logf("reading %d records with %d readers", o.Reads, o.Readers)
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
+	lat := make([]time.Duration, o.Reads)
+	start := time.Now()
+	err := parallel(o.Reads, o.Readers, func(i int) error {
+		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
+		rd := readers[rng.IntN(len(readers))]
+		ids := byReader[rd]
+		id := ids[rng.IntN(len(ids))]
+		raw, err := w.signed(w.members[rd], tx.TypeAccess, tx.Access{Record: id, Purpose: "treatment"})
+		if err != nil {
+			return err
+		}
+		url := w.nodes[i%len(w.nodes)].APIURL() + "/v1/records/" + id + "/read"
+		t0 := time.Now()
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(raw))
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Ciphertext []byte `json:"ciphertext"`
+			Error      string `json:"error"`
+			Log        string `json:"log"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		lat[i] = time.Since(t0)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("read %s: HTTP %d %s%s", id, resp.StatusCode, out.Error, out.Log)
+		}
+		return nil
+	})
+	el := time.Since(start)
+	rep.Reads = o.Reads
+	rep.ReadsPerS = float64(o.Reads) / el.Seconds()
+	rep.ReadP50Ms, rep.ReadP99Ms = percentile(lat, 50), percentile(lat, 99)
+	o.logf("reads: %.0f/s, p50 %.1f ms, p99 %.1f ms", rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms)
+	_ = ctx
+	return err
+}
+
+// footprint is the growth of node0's home per record written.
+func (w *workload) footprint(rep *Report) error {
+	n, err := du(w.homes[0])
+	if err != nil {
+		return err
+	}
+	if rep.Records > 0 {
+		rep.BytesPerRecord = float64(n-w.setupDu) / float64(rep.Records)
+	}
+	return nil
+}
+
+func du(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
+}

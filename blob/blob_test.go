@@ -1,0 +1,91 @@
+package blob
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestPutGet(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	names, err := s.PutMany([][]byte{[]byte("a"), []byte("bb"), []byte("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names[0] != names[2] || names[0] != Hash([]byte("a")) {
+		t.Fatalf("names %v", names)
+	}
+	for _, n := range names {
+		if !s.Has(n) {
+			t.Errorf("Has(%s) = false", n)
+		}
+	}
+	got, err := s.Get(names[1])
+	if err != nil || string(got) != "bb" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	missing := Hash([]byte("zz"))
+	if _, err := s.Get(missing); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.PutNamed(missing, []byte("not zz")); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("PutNamed with wrong name = %v, want ErrCorrupt", err)
+	}
+	if _, err := s.Get("../../etc/passwd"); !errors.Is(err, ErrBadName) {
+		t.Errorf("Get(bad name) = %v, want ErrBadName", err)
+	}
+	var walked []string
+	if err := s.Walk(func(n string) error { walked = append(walked, n); return nil }); err != nil || len(walked) != 2 {
+		t.Errorf("Walk = %v, %v; want 2 names", walked, err)
+	}
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	in := [][]byte{{}, []byte("x"), bytes.Repeat([]byte("y"), 1000)}
+	out, err := DecodeBatch(EncodeBatch(in))
+	if err != nil || len(out) != len(in) {
+		t.Fatalf("DecodeBatch = %d blobs, %v", len(out), err)
+	}
+	for i := range in {
+		if !bytes.Equal(in[i], out[i]) {
+			t.Errorf("blob %d differs", i)
+		}
+	}
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"short length prefix", []byte{0, 0, 1}, ErrCorrupt},
+		{"length beyond data", []byte{0, 0, 0, 5, 'a'}, ErrCorrupt},
+		{"blob over MaxSize", []byte{0xff, 0xff, 0xff, 0xff}, ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := DecodeBatch(tc.in); !errors.Is(err, tc.want) {
+				t.Errorf("DecodeBatch = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add(EncodeBatch([][]byte{[]byte("a"), []byte("bc")})) // well formed
+	f.Add([]byte{0, 0, 0, 9, 1})                            // truncated blob
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})                   // absurd length
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := DecodeBatch(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(EncodeBatch(out), b) {
+			t.Fatal("re-encoding a decoded batch changed it")
+		}
+	})
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+
+	"github.com/medchain/medchain/bench"
+)
+
+func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
+	q := bench.Quick()
+	quick := fs.Bool("quick", false, "the quick workload (under 90 s): 10,000 records, 6,000 reads")
+	records := fs.Int("records", q.Records, "records to write")
+	reads := fs.Int("reads", q.Reads, "consent-checked reads")
+	patients := fs.Int("patients", q.Patients, "patients")
+	authors := fs.Int("authors", q.Authors, "concurrent authors")
+	readers := fs.Int("readers", q.Readers, "concurrent readers")
+	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
+	seed := fs.Uint64("seed", q.Seed, "workload seed")
+	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	return func(ctx context.Context, g *globals, args []string) error {
+		if err := wantArgs(args, 0, ""); err != nil {
+			return err
+		}
+		o := q
+		if !*quick {
+			o.Records, o.Reads, o.Patients = *records, *reads, *patients
+			o.BigEvery = max(q.BigEvery, *records/4)
+		}
+		o.Authors, o.Readers, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *validators, *seed, *base, g.stderr
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		rep, err := bench.Run(ctx, o)
+		if err != nil {
+			return err
+		}
+		return emit(g, rep, benchTable(rep))
+	}
+}
+
+func benchTable(r *bench.Report) string {
+	var b strings.Builder
+	row := func(k, v string) { fmt.Fprintf(&b, "%-28s %s\n", k, v) }
+	row("records written", fmt.Sprintf("%d", r.Records))
+	row("records/s", fmt.Sprintf("%.0f", r.RecordsPerS))
+	row("baseline kvstore tx/s", fmt.Sprintf("%.0f (%d-byte txs)", r.BaselineTxPerS, r.BaselineTxBytes))
+	row("ratio to baseline", fmt.Sprintf("%.2f", r.RatioToBaseline))
+	row("write p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", r.WriteP50Ms, r.WriteP99Ms))
+	row("block interval", fmt.Sprintf("%.0f ms", r.BlockIntervalMs))
+	row("reads/s", fmt.Sprintf("%.0f (%d reads)", r.ReadsPerS, r.Reads))
+	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
+	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
+	row("client seals/s", fmt.Sprintf("%.0f", r.SealPerS))
+	row("ed25519 verify/s (1 core)", fmt.Sprintf("%.0f", r.Ed25519VerifyPerS))
+	row("AES-256-GCM MB/s (1 core)", fmt.Sprintf("%.0f", r.AESGCMMBPerS))
+	row("SHA-256 MB/s (1 core)", fmt.Sprintf("%.0f", r.SHA256MBPerS))
+	row("validators / cpus", fmt.Sprintf("%d / %d", r.Validators, r.CPUs))
+	row("duration", fmt.Sprintf("%.1f s", r.DurationS))
+	return b.String()
+}
