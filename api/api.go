@@ -36,6 +36,9 @@ type Backend interface {
 	Status() Status
 	App() *app.App
 	Submit(ctx context.Context, raw []byte) (app.Result, error)
+	// RecordAccess makes a served read durable and queues its access event
+	// for the ledger.
+	RecordAccess(raw []byte) error
 }
 
 // SubmitTimeout bounds how long a submission waits for its block.
@@ -109,10 +112,6 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.blobsPresent(raw); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), SubmitTimeout)
 	defer cancel()
 	res, err := h.b.Submit(ctx, raw)
@@ -130,42 +129,6 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, httpStatus(res.Code), res)
 }
 
-// blobsPresent refuses a transaction naming blobs this node does not hold:
-// the ledger must never name contents or keys that no node can serve.
-func (h *handler) blobsPresent(raw []byte) error {
-	_, body, err := tx.Decode(raw)
-	if err != nil {
-		return nil // the application rejects it with the reason
-	}
-	var names []string
-	switch b := body.(type) {
-	case *tx.RecordPut:
-		names = []string{b.Ciphertext, b.EpochEnv, b.SelfEnv}
-	case *tx.RecordBatch:
-		for _, r := range b.Records {
-			names = append(names, r.Ciphertext, r.EpochEnv, r.SelfEnv)
-		}
-	case *tx.ConsentGrant:
-		names = envelopeBlobs(b.Keys)
-	case *tx.ConsentRevoke:
-		names = envelopeBlobs(b.Keys)
-	}
-	for _, b := range names {
-		if !h.blobs.HasBlob(b) {
-			return fmt.Errorf("blob %s is not stored on this node; upload it (PUT /v1/blobs/%s) before the record", b, b)
-		}
-	}
-	return nil
-}
-
-func envelopeBlobs(keys []tx.KeyEnvelope) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.Blob
-	}
-	return out
-}
-
 // httpStatus maps a result code to the HTTP status that fits it.
 func httpStatus(code uint32) int {
 	switch code {
@@ -179,7 +142,7 @@ func httpStatus(code uint32) int {
 		return http.StatusUnauthorized
 	case app.CodeUnauthorized:
 		return http.StatusForbidden
-	case app.CodeReplay, app.CodeExists:
+	case app.CodeReplay, app.CodeExists, app.CodeMissingBlob:
 		return http.StatusConflict
 	case app.CodeNotFound:
 		return http.StatusNotFound

@@ -19,6 +19,10 @@ import (
 // ledger.
 const MaxSkew = 2 * time.Minute
 
+// PeerHeader carries a peer node's signature on a blob request:
+// "<node ID>:<unix ns>:<base64url public key>:<base64url signature>".
+const PeerHeader = "X-Medchain-Peer"
+
 // ErrAuth reports a request whose signature is missing, wrong, stale or
 // replayed.
 var ErrAuth = errors.New("request not authenticated")
@@ -51,27 +55,38 @@ func (c *replayCache) fresh(sig []byte, now time.Time) bool {
 	return true
 }
 
-// authenticate checks a signed request and returns the actor it acts for.
-func (h *handler) authenticate(r *http.Request, body []byte) (*app.Actor, error) {
+// preauth checks what can be checked of a signed request before its body
+// is read: the header's shape, its time and that the actor exists. It
+// keeps unauthenticated uploads from costing the node their size.
+func (h *handler) preauth(r *http.Request) (*app.Actor, int64, []byte, error) {
 	hdr := r.Header.Get("Authorization")
 	if hdr == "" {
-		return nil, fmt.Errorf("%w: sign the request (Authorization: %s actor:time:signature)", ErrAuth, tx.RequestScheme)
+		return nil, 0, nil, fmt.Errorf("%w: sign the request (Authorization: %s actor:time:signature)", ErrAuth, tx.RequestScheme)
 	}
 	actor, ts, sig, err := tx.ParseRequestAuth(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+		return nil, 0, nil, fmt.Errorf("%w: %v", ErrAuth, err)
 	}
-	now := time.Now()
-	if d := now.Sub(time.Unix(0, ts)); d > MaxSkew || d < -MaxSkew {
-		return nil, fmt.Errorf("%w: request time is %s away from the node's clock; check the clock and sign again", ErrAuth, d.Round(time.Second))
+	if d := time.Since(time.Unix(0, ts)); d > MaxSkew || d < -MaxSkew {
+		return nil, 0, nil, fmt.Errorf("%w: request time is %s away from the node's clock; check the clock and sign again", ErrAuth, d.Round(time.Second))
 	}
 	if !ident.ValidID(actor) {
-		return nil, fmt.Errorf("%w: malformed actor ID", ErrAuth)
+		return nil, 0, nil, fmt.Errorf("%w: malformed actor ID", ErrAuth)
 	}
 	a, err := h.b.App().GetActor(actor)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not registered", ErrAuth, actor)
+		return nil, 0, nil, fmt.Errorf("%w: %s is not registered", ErrAuth, actor)
 	}
+	return a, ts, sig, nil
+}
+
+// authenticate checks a signed request and returns the actor it acts for.
+func (h *handler) authenticate(r *http.Request, body []byte) (*app.Actor, error) {
+	a, ts, sig, err := h.preauth(r)
+	if err != nil {
+		return nil, err
+	}
+	actor, now := a.ID, time.Now()
 	pub, err := ident.ParsePublic(a.Public)
 	if err != nil {
 		return nil, err

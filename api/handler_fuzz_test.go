@@ -70,13 +70,37 @@ func (b fuzzBackend) Submit(ctx context.Context, raw []byte) (app.Result, error)
 	return r, nil
 }
 
+// RecordAccess must only ever be handed a decoded, signed access
+// transaction; anything else is a handler bug, reported as a panic.
+func (b fuzzBackend) RecordAccess(raw []byte) error {
+	t, body, err := tx.Decode(raw)
+	if err != nil {
+		panic(fmt.Sprintf("RecordAccess got an undecodable transaction: %v", err))
+	}
+	if _, ok := body.(*tx.Access); !ok {
+		panic(fmt.Sprintf("RecordAccess got a %s transaction", t.Type))
+	}
+	return nil
+}
+
 type fuzzBlobs struct {
 	mu sync.Mutex
 	m  map[string][]byte
 }
 
 func (s *fuzzBlobs) StoreBlob(_ context.Context, name string, b []byte) (int, error) {
-	return 1, s.KeepBlob(name, b)
+	return 1, s.keep(name, b)
+}
+func (s *fuzzBlobs) StoreBlobs(_ context.Context, bs [][]byte) (int, error) {
+	return 1, s.KeepBlobs(bs)
+}
+func (s *fuzzBlobs) KeepBlobs(bs [][]byte) error {
+	for _, b := range bs {
+		if err := s.keep(blob.Hash(b), b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 func (s *fuzzBlobs) Blob(_ context.Context, name string) ([]byte, error) {
 	s.mu.Lock()
@@ -86,11 +110,14 @@ func (s *fuzzBlobs) Blob(_ context.Context, name string) ([]byte, error) {
 	}
 	return nil, errors.New("no such blob")
 }
-func (s *fuzzBlobs) HasBlob(name string) bool { _, err := s.Blob(context.Background(), name); return err == nil }
+func (s *fuzzBlobs) HasBlob(name string) bool {
+	_, err := s.Blob(context.Background(), name)
+	return err == nil
+}
 func (s *fuzzBlobs) PeerRequest(*http.Request, []byte) error {
 	return errors.New("no peers")
 }
-func (s *fuzzBlobs) KeepBlob(name string, b []byte) error {
+func (s *fuzzBlobs) keep(name string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) < 1000 { // bound memory over a long fuzz run
@@ -122,7 +149,7 @@ func newFuzzWorld(t testing.TB) *fuzzWorld {
 		t.Fatal(err)
 	}
 	blobs := &fuzzBlobs{m: map[string][]byte{}}
-	put := func(b []byte) string { n := blob.Hash(b); _ = blobs.KeepBlob(n, b); return n }
+	put := func(b []byte) string { n := blob.Hash(b); _ = blobs.keep(n, b); return n }
 	var eps []tx.EpochPub
 	for _, c := range consent.Categories {
 		k, err := seal.EpochKey(alice, c, 0)
@@ -193,37 +220,41 @@ func FuzzHandler(f *testing.F) {
 	staleAuth := tx.SignRequest(fuzzChain, alice.ID(), alice.Sign, "GET", "/v1/consents", 1, nil)
 	// signAs: 0 sends auth as given; k in 1..4 replaces it with a fresh
 	// signature by actor k-1 over exactly this method, URI and body.
-	f.Add("GET", "/v1/status", []byte{}, "", uint8(0))                                                                  // public endpoint
-	f.Add("GET", "/v1/actors/"+alice.ID(), []byte{}, "", uint8(0))                                                      // a registered actor
-	f.Add("GET", "/v1/actors/mc1XYZ", []byte{}, "", uint8(0))                                                           // malformed ID
-	f.Add("GET", "/v1/orgs/"+w.actors[3].ID()+"/members", []byte{}, "", uint8(0))                                       // members
-	f.Add("GET", "/v1/patients/"+alice.ID()+"/epochs", []byte{}, "", uint8(0))                                          // epochs
-	f.Add("GET", "/v1/patients/%00/epochs", []byte{}, "", uint8(0))                                                     // NUL in a path value
-	f.Add("GET", "/v1/records?patient="+alice.ID(), []byte{}, "", uint8(2))                                             // patient lists, freshly signed
-	f.Add("GET", "/v1/records?patient="+alice.ID(), []byte{}, "", uint8(3))                                             // grantee lists (condition evaluated)
-	f.Add("GET", "/v1/records?patient=nobody", []byte{}, "", uint8(3))                                                  // bad patient param
-	f.Add("GET", "/v1/consents?patient="+alice.ID(), []byte{}, "", uint8(3))                                            // grantee asks for patient's list: 403
-	f.Add("GET", "/v1/access", []byte{}, "", uint8(2))                                                                  // own access log
-	f.Add("GET", "/v1/access?patient="+alice.ID()+"&patient=x", []byte{}, "", uint8(3))                                 // repeated param
-	f.Add("GET", "/v1/consents", []byte{}, staleAuth, uint8(0))                                                         // stale signature
-	f.Add("GET", "/v1/consents", []byte{}, "Medchain a:b:c", uint8(0))                                                  // malformed header
-	f.Add("GET", "/v1/consents", []byte{}, "Medchain "+alice.ID()+":9223372036854775807:"+strings.Repeat("A", 86), uint8(0)) // max int64 time
-	f.Add("GET", "/v1/consents", []byte{}, "Medchain "+alice.ID()+":-9223372036854775808:"+strings.Repeat("A", 86), uint8(0)) // min int64 time: Sub overflows
-	f.Add("GET", "/v1/consents", []byte{}, "Bearer xyz", uint8(0))                                                      // another scheme
-	f.Add("POST", "/v1/txs", []byte("{}"), "", uint8(0))                                                                // empty object
-	f.Add("POST", "/v1/txs", access(doc, 2, w.record, "treatment"), "", uint8(0))                                       // a valid access tx
-	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 3, w.record, "treatment"), "", uint8(0))                 // grantee read, served
+	f.Add("GET", "/v1/status", []byte{}, "", uint8(0))                                                                                // public endpoint
+	f.Add("GET", "/v1/actors/"+alice.ID(), []byte{}, "", uint8(0))                                                                    // a registered actor
+	f.Add("GET", "/v1/actors/mc1XYZ", []byte{}, "", uint8(0))                                                                         // malformed ID
+	f.Add("GET", "/v1/orgs/"+w.actors[3].ID()+"/members", []byte{}, "", uint8(0))                                                     // members
+	f.Add("GET", "/v1/patients/"+alice.ID()+"/epochs", []byte{}, "", uint8(0))                                                        // epochs
+	f.Add("GET", "/v1/patients/%00/epochs", []byte{}, "", uint8(0))                                                                   // NUL in a path value
+	f.Add("GET", "/v1/records?patient="+alice.ID(), []byte{}, "", uint8(2))                                                           // patient lists, freshly signed
+	f.Add("GET", "/v1/records?patient="+alice.ID(), []byte{}, "", uint8(3))                                                           // grantee lists (condition evaluated)
+	f.Add("GET", "/v1/records?patient=nobody", []byte{}, "", uint8(3))                                                                // bad patient param
+	f.Add("GET", "/v1/consents?patient="+alice.ID(), []byte{}, "", uint8(3))                                                          // grantee asks for patient's list: 403
+	f.Add("GET", "/v1/access", []byte{}, "", uint8(2))                                                                                // own access log
+	f.Add("GET", "/v1/access?patient="+alice.ID()+"&patient=x", []byte{}, "", uint8(3))                                               // repeated param
+	f.Add("GET", "/v1/consents", []byte{}, staleAuth, uint8(0))                                                                       // stale signature
+	f.Add("GET", "/v1/consents", []byte{}, "Medchain a:b:c", uint8(0))                                                                // malformed header
+	f.Add("GET", "/v1/consents", []byte{}, "Medchain "+alice.ID()+":9223372036854775807:"+strings.Repeat("A", 86), uint8(0))          // max int64 time
+	f.Add("GET", "/v1/consents", []byte{}, "Medchain "+alice.ID()+":-9223372036854775808:"+strings.Repeat("A", 86), uint8(0))         // min int64 time: Sub overflows
+	f.Add("GET", "/v1/consents", []byte{}, "Bearer xyz", uint8(0))                                                                    // another scheme
+	f.Add("POST", "/v1/txs", []byte("{}"), "", uint8(0))                                                                              // empty object
+	f.Add("POST", "/v1/txs", access(doc, 2, w.record, "treatment"), "", uint8(0))                                                     // a valid access tx
+	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, uint64(time.Now().UnixNano()), w.record, "treatment"), "", uint8(0))   // grantee read, served
 	f.Add("POST", "/v1/records/"+w.record+"/read", access(alice, uint64(time.Now().UnixNano()), w.record, "treatment"), "", uint8(0)) // patient read (stale later)
-	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 4, w.record, "research"), "", uint8(0))                  // purpose not granted
-	f.Add("POST", "/v1/records/rnope/read", access(doc, 5, "rnope", "treatment"), "", uint8(0))                         // no such record
-	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 6, "r0", "treatment"), "", uint8(0))                     // id mismatch
-	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("x"), "", uint8(2))                                        // signed upload
-	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("y"), "", uint8(2))                                        // wrong bytes
-	f.Add("PUT", "/v1/blobs/ZZ", []byte("x"), "", uint8(0))                                                             // bad name
-	f.Add("GET", "/v1/blobs/"+blob.Hash([]byte("x")), []byte{}, "", uint8(0))                                           // not a peer
-	f.Add("DELETE", "/v1/status", []byte{}, "", uint8(0))                                                               // unknown method
-	f.Add("GET", "/v1/../v1/status", []byte{}, "", uint8(0))                                                            // cleaned path: redirect
-	f.Add("GET", "/v1/consents", []byte{}, "", uint8(0))                                                                // unsigned
+	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 4, w.record, "research"), "", uint8(0))                                // purpose not granted
+	f.Add("POST", "/v1/records/rnope/read", access(doc, 5, "rnope", "treatment"), "", uint8(0))                                       // no such record
+	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 6, "r0", "treatment"), "", uint8(0))                                   // id mismatch
+	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("x"), "", uint8(2))                                                      // signed upload
+	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("y"), "", uint8(2))                                                      // wrong bytes
+	f.Add("PUT", "/v1/blobs/ZZ", []byte("x"), "", uint8(0))                                                                           // bad name
+	f.Add("POST", "/v1/blobs", blob.EncodeBatch([][]byte{[]byte("a"), {}, []byte("bc")}), "", uint8(4))                               // signed batch
+	f.Add("POST", "/v1/blobs", blob.EncodeBatch([][]byte{[]byte("a")}), "", uint8(0))                                                 // unsigned batch, not a peer
+	f.Add("POST", "/v1/blobs", blob.EncodeBatch([][]byte{[]byte("a")})[:3], "", uint8(4))                                             // truncated batch
+	f.Add("POST", "/v1/blobs", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "", uint8(4))                                  // absurd length prefix
+	f.Add("GET", "/v1/blobs/"+blob.Hash([]byte("x")), []byte{}, "", uint8(0))                                                         // not a peer
+	f.Add("DELETE", "/v1/status", []byte{}, "", uint8(0))                                                                             // unknown method
+	f.Add("GET", "/v1/../v1/status", []byte{}, "", uint8(0))                                                                          // cleaned path: redirect
+	f.Add("GET", "/v1/consents", []byte{}, "", uint8(0))                                                                              // unsigned
 	f.Fuzz(func(t *testing.T, method, target string, body []byte, auth string, signAs uint8) {
 		if !strings.HasPrefix(target, "/") {
 			target = "/" + target
@@ -244,6 +275,7 @@ func FuzzHandler(f *testing.F) {
 		rec := httptest.NewRecorder()
 		w.h.ServeHTTP(rec, req)
 		res := rec.Result()
+		t.Logf("%s %s (signAs %d): HTTP %d %.120s", method, target, signAs, res.StatusCode, rec.Body)
 		switch res.StatusCode {
 		case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 			return // the mux cleaning the path

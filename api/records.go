@@ -63,6 +63,9 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, blob.ErrBadName.Error())
 		return
 	}
+	if !h.mayUpload(w, r, blob.MaxSize) {
+		return
+	}
 	body, ok := h.readBody(w, r, blob.MaxSize)
 	if !ok {
 		return
@@ -83,9 +86,32 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": copies})
 }
 
+// mayUpload refuses an upload before its body is read when it is too large
+// or cannot be from an actor or a peer.
+func (h *handler) mayUpload(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
+		return false
+	}
+	if r.Header.Get("Authorization") == "" && r.Header.Get(PeerHeader) == "" {
+		writeError(w, http.StatusUnauthorized, "sign the upload as an actor (Authorization) or as a peer node")
+		return false
+	}
+	if r.Header.Get("Authorization") != "" {
+		if _, _, _, err := h.preauth(r); err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return false
+		}
+	}
+	return true
+}
+
 // putBlobs stores a framed batch of blobs (blob.EncodeBatch), from a client
 // (signed by an actor; replicated before the answer) or from a peer node.
 func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
+	if !h.mayUpload(w, r, blob.MaxBatch) {
+		return
+	}
 	body, ok := h.readBody(w, r, blob.MaxBatch)
 	if !ok {
 		return
@@ -143,8 +169,8 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) {
 }
 
 // readRecord serves a record to a reader the ledger allows. For anyone but
-// the patient, the signed access transaction must commit first: the access
-// event is on the ledger before a byte is served.
+// the patient, the signed access request is first made durable on this node
+// and queued for the ledger, where an access batch records it.
 func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 	raw, ok := h.readBody(w, r, tx.MaxSize)
 	if !ok {
@@ -184,25 +210,17 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	height := h.b.Status().Height
-	if t.Signer == rec.Patient {
-		// The patient's own read leaves no event; its signature must be fresh.
-		if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
-			writeError(w, http.StatusUnauthorized, "stale or replayed read request; sign a new one")
+	if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
+		writeError(w, http.StatusUnauthorized, "stale or replayed read request; sign a new one")
+		return
+	}
+	if t.Signer != rec.Patient {
+		// The access event is durable, and on its way to the ledger, before
+		// a byte is served. The patient's own reads leave none.
+		if err := h.b.RecordAccess(raw); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error()+"; nothing was served, retry")
 			return
 		}
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), SubmitTimeout)
-		defer cancel()
-		res, err := h.b.Submit(ctx, raw)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		if res.Code != app.CodeOK {
-			writeJSON(w, httpStatus(res.Code), res)
-			return
-		}
-		height = res.Height
 	}
 	h.serveRecord(w, r, rec, t.Signer, consentID, height)
 }

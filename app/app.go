@@ -29,6 +29,8 @@ const Version = "0.1.0"
 type Genesis struct {
 	// Admins are network admins' public keys (ident.Public strings).
 	Admins []string `json:"admins"`
+	// Nodes are the nodes' own identities, which sign access batches.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // Result is the outcome of a committed transaction.
@@ -57,6 +59,12 @@ type App struct {
 
 	waitMu  sync.Mutex
 	waiters map[string][]chan Result
+
+	// BlobCheck, if set, is asked in CheckTx whether this node holds the
+	// blobs a transaction names, so that no entry point (the API or
+	// CometBFT's RPC) admits a record whose contents no node can serve.
+	// It never runs in FinalizeBlock: what a node holds is not consensus.
+	BlobCheck func(names []string) error
 
 	// OnCommit, if set, is called after each commit with the blobs that the
 	// block's new records need. It must not block.
@@ -113,6 +121,15 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 			return nil, err
 		}
 	}
+	for _, s := range g.Nodes {
+		pub, err := ident.ParsePublic(s)
+		if err != nil {
+			return nil, fmt.Errorf("genesis node: %w", err)
+		}
+		if err := putActor(a.block, &Actor{ID: pub.ID(), Kind: KindNode, Public: s, Name: "node"}); err != nil {
+			return nil, err
+		}
+	}
 	root, err := a.block.Root()
 	if err != nil {
 		return nil, err
@@ -129,6 +146,11 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	signer := ""
 	if t, _, err := tx.Decode(req.Tx); err == nil {
 		signer = t.Signer
+	}
+	if a.BlobCheck != nil {
+		if err := a.BlobCheck(blobNames(req.Tx)); err != nil {
+			return &abci.ResponseCheckTx{Code: CodeMissingBlob, Log: err.Error()}, nil
+		}
 	}
 	h := a.store.Height()
 	t, err := a.execute(env{w: a.store.Begin(), height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[signer])

@@ -20,6 +20,7 @@ const (
 	CodeInvalid       uint32 = 8
 	CodeNotFound      uint32 = 9
 	CodeInternal      uint32 = 10
+	CodeMissingBlob   uint32 = 11
 )
 
 // Sentinel errors of the state machine.

@@ -158,7 +158,11 @@ func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
 	if err != nil {
 		return err
 	}
+	if _, err := e.w.Get(accessReqKey(e.hash)); err == nil {
+		return fmt.Errorf("%w: this access was recorded already", ErrReplay)
+	}
 	ev := AccessEvent{Record: rec.ID, Accessor: t.Signer, Purpose: b.Purpose, Consent: d, Height: e.height, Time: e.time}
+	e.w.Set(accessReqKey(e.hash), nil)
 	return putJSON(e.w, accessKey(rec.Patient, e.height, e.hash), ev)
 }
 

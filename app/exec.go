@@ -96,6 +96,8 @@ func (a *App) apply(e env, t *tx.Tx, body any) error {
 		return a.consentRevoke(e, t, b)
 	case *tx.Access:
 		return a.access(e, t, b)
+	case *tx.AccessBatch:
+		return a.accessBatch(e, t, b)
 	}
 	return fmt.Errorf("%w: no handler for %s", tx.ErrMalformed, t.Type)
 }
@@ -172,7 +174,7 @@ func (a *App) patientAdd(e env, t *tx.Tx, b *tx.PatientAdd) error {
 	return putActor(e.w, p)
 }
 
-var kindNames = map[string]string{KindAdmin: "network admin", KindOrg: "organization", KindMember: "member", KindPatient: "patient"}
+var kindNames = map[string]string{KindAdmin: "network admin", KindOrg: "organization", KindMember: "member", KindPatient: "patient", KindNode: "node"}
 
 func article(s string) string {
 	if strings.IndexByte("aeiou", s[0]) >= 0 {

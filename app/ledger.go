@@ -15,6 +15,7 @@ const (
 	KindOrg     = "org"
 	KindMember  = "member"
 	KindPatient = "patient"
+	KindNode    = "node"
 )
 
 // Actor is a registered identity as the ledger holds it.

@@ -61,6 +61,7 @@ type AccessEvent struct {
 	Consent  string `json:"consent"`
 	Height   int64  `json:"height"`
 	Time     int64  `json:"time"`
+	Note     string `json:"note,omitempty"`
 }
 
 func recordKey(id string) []byte { return []byte("record/" + id) }
@@ -253,4 +254,31 @@ func (a *App) consentsOf(r reader, patient string) ([]consent.Consent, error) {
 		out = append(out, c.Consent)
 	}
 	return out, nil
+}
+
+// blobNames lists the blobs a raw transaction names (none if it does not
+// decode; execution rejects it then).
+func blobNames(raw []byte) []string {
+	_, body, err := tx.Decode(raw)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	switch b := body.(type) {
+	case *tx.RecordPut:
+		names = []string{b.Ciphertext, b.EpochEnv, b.SelfEnv}
+	case *tx.RecordBatch:
+		for _, r := range b.Records {
+			names = append(names, r.Ciphertext, r.EpochEnv, r.SelfEnv)
+		}
+	case *tx.ConsentGrant:
+		for _, k := range b.Keys {
+			names = append(names, k.Blob)
+		}
+	case *tx.ConsentRevoke:
+		for _, k := range b.Keys {
+			names = append(names, k.Blob)
+		}
+	}
+	return names
 }

@@ -25,6 +25,7 @@ type Options struct {
 	Patients   int    // patients to register
 	Authors    int    // concurrent authors (members with write consent)
 	Readers    int    // concurrent readers
+	Batch      int    // records per transaction (1: one record.put each)
 	BigEvery   int    // every BigEvery-th record is 1 MiB (0: none)
 	Seed       uint64 // workload seed
 	Validators int    // 1, or 4 for a network on 127.0.0.1
@@ -35,7 +36,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
 }
 
 // Report holds the figures. Rates are per second of wall time.
@@ -57,6 +58,7 @@ type Report struct {
 	SealPerS          float64 `json:"seal_per_s"`
 	BaselineTxBytes   int     `json:"baseline_tx_bytes"`
 	BlockIntervalMs   float64 `json:"block_interval_ms"`
+	Batch             int     `json:"batch"`
 	Validators        int     `json:"validators"`
 	CPUs              int     `json:"cpus"`
 	GoVersion         string  `json:"go_version"`

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/consent"
@@ -390,24 +391,40 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	var mu sync.Mutex
 	h0 := w.nodes[0].Status().Height
 	start := time.Now()
+	batch := max(1, o.Batch)
+	rep.Batch = batch
 	err = parallel(o.Authors, o.Authors, func(a int) error {
-		for _, i := range queues[a] {
+		type inflight struct {
+			chunk []int
+			t0    time.Time
+			wait  func(context.Context) (app.Result, error)
+		}
+		var sent []inflight
+		q := queues[a]
+		for len(q) > 0 { // pipelined: every batch goes out before any is awaited
+			chunk := q[:min(batch, len(q))]
+			q = q[len(chunk):]
 			t0 := time.Now()
-			r := &w.records[i]
-			n := w.nodes[a%len(w.nodes)]
-			if err := n.StoreBlobs(ctx, r.blobs); err != nil {
-				return err
-			}
-			raw, err := w.signed(w.members[a], tx.TypeRecordPut, r.body)
+			wait, err := w.writeChunk(ctx, a, chunk)
 			if err != nil {
 				return err
 			}
-			if err := w.submit(ctx, a, raw); err != nil {
-				return fmt.Errorf("record put: %w", err)
+			sent = append(sent, inflight{chunk, t0, wait})
+		}
+		for _, s := range sent {
+			res, err := s.wait(ctx)
+			if err != nil {
+				return err
 			}
-			lat[i] = time.Since(t0)
+			if res.Code != app.CodeOK {
+				return fmt.Errorf("record write rejected (code %d): %s", res.Code, res.Log)
+			}
+			d := time.Since(s.t0)
 			mu.Lock()
-			w.written = append(w.written, i)
+			for _, i := range s.chunk {
+				lat[i] = d
+			}
+			w.written = append(w.written, s.chunk...)
 			mu.Unlock()
 		}
 		return nil
@@ -421,6 +438,39 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	}
 	o.logf("writes: %.0f records/s, p50 %.0f ms, p99 %.0f ms", rep.RecordsPerS, rep.WriteP50Ms, rep.WriteP99Ms)
 	return err
+}
+
+// writeChunk stores the blobs of records and puts them in the mempool: one
+// record.put, or one record.batch for several.
+func (w *workload) writeChunk(ctx context.Context, a int, chunk []int) (func(context.Context) (app.Result, error), error) {
+	var blobs [][]byte
+	var body tx.RecordBatch
+	for _, i := range chunk {
+		blobs = append(blobs, w.records[i].blobs...)
+		body.Records = append(body.Records, w.records[i].body)
+	}
+	n := w.nodes[a%len(w.nodes)]
+	if err := n.StoreBlobs(ctx, blobs); err != nil {
+		return nil, err
+	}
+	var raw []byte
+	var err error
+	if len(chunk) == 1 {
+		raw, err = w.signed(w.members[a], tx.TypeRecordPut, body.Records[0])
+	} else {
+		raw, err = w.signed(w.members[a], tx.TypeRecordBatch, body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	wait, res, err := n.SubmitAsync(raw)
+	if err != nil {
+		return nil, err
+	}
+	if wait == nil {
+		return nil, fmt.Errorf("record write rejected (code %d): %s", res.Code, res.Log)
+	}
+	return wait, nil
 }
 
 // reads has readers fetch random records under their consents through the

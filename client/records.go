@@ -167,7 +167,7 @@ func (c *Client) GetRecord(ctx context.Context, reader ident.Private, id, purpos
 	if err := c.send(req, &rr); err != nil {
 		return nil, Record{}, err
 	}
-	if rr.Record.ID != id || RecordID(rr.Record.Ciphertext) != id {
+	if rr.Record.ID != id || !blob.ValidName(rr.Record.Ciphertext) || RecordID(rr.Record.Ciphertext) != id {
 		return nil, Record{}, fmt.Errorf("asked for record %s, the node served %s; try another node", id, rr.Record.ID)
 	}
 	pt, err := open(chain, reader, &rr)
@@ -241,6 +241,9 @@ type GrantOptions struct {
 // Grant signs a consent as patient, first wrapping the keys of every epoch
 // in scope for the grantee (and, for an organization, for each member).
 func (c *Client) Grant(ctx context.Context, patient ident.Private, o GrantOptions) (string, Result, error) {
+	if err := c.requirePatient(ctx, patient.ID(), "grant consent"); err != nil {
+		return "", Result{}, err
+	}
 	keys, err := c.wrapForGrant(ctx, patient, o)
 	if err != nil {
 		return "", Result{}, err
@@ -360,13 +363,16 @@ func (c *Client) wrapEpoch(ctx context.Context, patient ident.Private, cat strin
 // Revoke ends a consent and starts a new key epoch for each category it
 // covered, wrapped for the grantees that remain.
 func (c *Client) Revoke(ctx context.Context, patient ident.Private, id string) (Result, error) {
+	if err := c.requirePatient(ctx, patient.ID(), "revoke consent"); err != nil {
+		return Result{}, err
+	}
 	cs, err := c.Consents(ctx, patient, patient.ID())
 	if err != nil {
 		return Result{}, err
 	}
 	i := slices.IndexFunc(cs, func(x Consent) bool { return x.ID == id })
 	if i < 0 {
-		return Result{}, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("consent %s is not one of this patient's", id)}
+		return Result{}, &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("consent %s is not one of %s's; only the patient who granted a consent may revoke it", id, patient.ID())}
 	}
 	revoked := cs[i]
 	eps, err := c.Epochs(ctx, patient.ID())
@@ -402,4 +408,20 @@ func (c *Client) Revoke(ctx context.Context, patient ident.Private, id string) (
 		}
 	}
 	return c.Send(ctx, patient, tx.TypeConsentRevoke, body)
+}
+
+// requirePatient refuses early, as the ledger would, when id is not a
+// registered patient.
+func (c *Client) requirePatient(ctx context.Context, id, what string) error {
+	a, err := c.Actor(ctx, id)
+	if NotFound(err) {
+		return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("only patients may %s; %s is not registered (run `medchain patient add` first)", what, id)}
+	}
+	if err != nil {
+		return err
+	}
+	if a.Kind != "patient" {
+		return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("only patients may %s; %s is a %s", what, id, a.Kind)}
+	}
+	return nil
 }

@@ -22,9 +22,7 @@ import (
 	"github.com/medchain/medchain/tx"
 )
 
-// peerHeader carries a peer node's signature on a blob request:
-// "<node ID>:<unix ns>:<base64url public key>:<base64url signature>".
-const peerHeader = "X-Medchain-Peer"
+const peerHeader = api.PeerHeader
 
 // apiPeer is another node's API, named by its CometBFT node ID.
 type apiPeer struct {

@@ -50,7 +50,9 @@ type Node struct {
 	ln        net.Listener
 	blobs     *replicator
 	blobStore *blob.Store
-	bg        sync.WaitGroup // background work that uses the stores
+	outbox    *outbox
+	ctx       context.Context // ends at Stop
+	bg        sync.WaitGroup  // background work that uses the stores
 	cancel    context.CancelFunc
 }
 
@@ -92,6 +94,13 @@ func (n *Node) start(o Options) error {
 	if err := n.startBlobs(nodeKey, cc.GenesisFile()); err != nil {
 		return err
 	}
+	id, err := loadIdentity(n.home)
+	if err != nil {
+		return err
+	}
+	if n.outbox, err = openOutbox(filepath.Join(n.home, OutboxDir), id, n.cfg.ChainID, n.log); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", n.cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen on %s: %w (is another node running? pick another api_addr in %s)", n.cfg.APIAddr, err, ConfigFile)
@@ -113,6 +122,11 @@ func (n *Node) start(o Options) error {
 		return fmt.Errorf("start consensus node: %w", err)
 	}
 	n.comet = comet
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.outbox.run(n.ctx, n, 100*time.Millisecond)
+	}()
 	n.server = &http.Server{
 		Handler:           api.NewHandler(n, n.blobs, n.cfg.MaxBodyBytes, n.log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -146,6 +160,11 @@ func (n *Node) Stop() {
 	if n.cancel != nil {
 		n.cancel()
 		n.bg.Wait()
+	}
+	if n.outbox != nil {
+		if err := n.outbox.close(); err != nil {
+			n.log.Error("close outbox", "err", err)
+		}
 	}
 	if n.blobStore != nil {
 		if err := n.blobStore.Close(); err != nil {
@@ -188,32 +207,53 @@ func (n *Node) App() *app.App { return n.app }
 // Submit implements api.Backend: it checks raw through the mempool, then
 // waits until the block that carries it commits.
 func (n *Node) Submit(ctx context.Context, raw []byte) (app.Result, error) {
+	wait, res, err := n.checkTx(raw)
+	if err != nil || wait == nil {
+		return res, err
+	}
+	return wait(ctx)
+}
+
+// SubmitAsync puts raw in the mempool without waiting for its block; wait,
+// when not nil, waits for the commit. Submissions from one goroutine reach
+// the mempool in order.
+func (n *Node) SubmitAsync(raw []byte) (wait func(context.Context) (app.Result, error), res app.Result, err error) {
+	return n.checkTx(raw)
+}
+
+// checkTx puts raw in the mempool. If the mempool takes it, wait waits for
+// its commit; otherwise wait is nil and res says why.
+func (n *Node) checkTx(raw []byte) (wait func(context.Context) (app.Result, error), res app.Result, err error) {
 	hash := tx.Hash(raw)
 	done, cancel := n.app.Wait(hash)
-	defer cancel()
 	checked := make(chan *abci.ResponseCheckTx, 1)
-	err := n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r }, mempool.TxInfo{})
+	err = n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r }, mempool.TxInfo{})
 	if errors.Is(err, mempool.ErrTxInCache) {
-		return app.Result{Hash: hash, Code: app.CodeReplay, Log: "this exact transaction was already submitted; sign a new one with a fresh nonce"}, nil
+		cancel()
+		return nil, app.Result{Hash: hash, Code: app.CodeReplay, Log: "this exact transaction was already submitted; sign a new one with a fresh nonce"}, nil
 	}
 	if err != nil {
-		return app.Result{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+		cancel()
+		return nil, app.Result{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
-	select {
-	case r := <-checked:
-		if r.Code != app.CodeOK {
-			return app.Result{Hash: hash, Code: r.Code, Log: r.Log}, nil
+	if r := <-checked; r.Code != app.CodeOK {
+		cancel()
+		return nil, app.Result{Hash: hash, Code: r.Code, Log: r.Log}, nil
+	}
+	return func(ctx context.Context) (app.Result, error) {
+		defer cancel()
+		select {
+		case r := <-done:
+			return r, nil
+		case <-ctx.Done():
+			return app.Result{}, fmt.Errorf("transaction %s accepted but not committed yet: %w", hash, ctx.Err())
 		}
-	case <-ctx.Done():
-		return app.Result{}, ctx.Err()
-	}
-	select {
-	case r := <-done:
-		return r, nil
-	case <-ctx.Done():
-		return app.Result{}, fmt.Errorf("transaction %s accepted but not committed yet: %w", hash, ctx.Err())
-	}
+	}, app.Result{}, nil
 }
+
+// RecordAccess implements api.Backend: the read is durable here before it
+// is served, and reaches the ledger in the next access batch.
+func (n *Node) RecordAccess(raw []byte) error { return n.outbox.add(raw) }
 
 func (n *Node) startBlobs(key *p2p.NodeKey, genesisFile string) error {
 	bs, err := blob.Open(filepath.Join(n.home, BlobDir))
@@ -231,8 +271,16 @@ func (n *Node) startBlobs(key *p2p.NodeKey, genesisFile string) error {
 	}
 	n.blobs = newReplicator(bs, n.cfg.ChainID, key, peers, len(g.Validators), n.log)
 	n.app.OnCommit = n.blobs.want
+	n.app.BlobCheck = func(names []string) error {
+		for _, b := range names {
+			if !bs.Has(b) {
+				return fmt.Errorf("blob %s is not stored on this node; upload it (POST /v1/blobs) before the transaction that names it", b)
+			}
+		}
+		return nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.ctx, n.cancel = ctx, cancel
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()

@@ -51,6 +51,7 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		vals     []types.GenesisValidator
 		peers    []string
 		apiPeers []string
+		idents   []string
 	)
 	for i := range o.Validators {
 		home := filepath.Join(o.Out, fmt.Sprintf("node%d", i))
@@ -59,7 +60,7 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		}
 		io := InitOptions{Home: home, ChainID: o.ChainID, BlockTime: o.BlockTime,
 			P2PAddr: testnetAddr(o.BasePort, i, 0), RPCAddr: testnetAddr(o.BasePort, i, 1), APIAddr: testnetAddr(o.BasePort, i, 2)}
-		cfg, pv, err := prepareHome(io, fmt.Sprintf("node%d", i))
+		cfg, pv, id, err := prepareHome(io, fmt.Sprintf("node%d", i))
 		if err != nil {
 			return nil, err
 		}
@@ -73,9 +74,10 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		apiPeers = append(apiPeers, fmt.Sprintf("%s@http://%s", nk.ID(), cfg.APIAddr))
 		vals = append(vals, types.GenesisValidator{Address: pv.Key.PubKey.Address(), PubKey: pv.Key.PubKey, Power: 10, Name: cfg.Moniker})
 		cfgs = append(cfgs, cfg)
+		idents = append(idents, id.Public().String())
 		nodes = append(nodes, TestnetNode{Home: home, API: "http://" + cfg.APIAddr})
 	}
-	g, err := makeGenesis(o.ChainID, vals, o.Admins)
+	g, err := makeGenesis(o.ChainID, vals, o.Admins, idents)
 	if err != nil {
 		return nil, err
 	}

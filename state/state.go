@@ -68,7 +68,9 @@ func Open(dir string) (*Store, error) { return open(dir, false) }
 func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 
 func open(dir string, readOnly bool) (*Store, error) {
-	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly}
+	cache := pebble.NewCache(256 << 20)
+	defer cache.Unref()
+	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly, Cache: cache}
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	}

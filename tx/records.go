@@ -7,6 +7,7 @@ const (
 	TypeConsentGrant  Type = "consent.grant"
 	TypeConsentRevoke Type = "consent.revoke"
 	TypeAccess        Type = "access"
+	TypeAccessBatch   Type = "access.batch"
 )
 
 // EpochPub publishes the public half of a patient's key epoch for one
@@ -77,4 +78,14 @@ const MaxBatchRecords = 2048
 // not at all.
 type RecordBatch struct {
 	Records []RecordPut `json:"records"`
+}
+
+// MaxAccessBatch bounds the requests of one access batch.
+const MaxAccessBatch = 1024
+
+// AccessBatch carries readers' signed access requests (each an encoded
+// Access transaction) that a node served, so that the ledger records each
+// disclosure. Signed by the serving node.
+type AccessBatch struct {
+	Requests [][]byte `json:"requests"`
 }

@@ -100,12 +100,14 @@ func newBody(t Type) (any, error) {
 		return new(ConsentRevoke), nil
 	case TypeAccess:
 		return new(Access), nil
+	case TypeAccessBatch:
+		return new(AccessBatch), nil
 	}
 	return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, t)
 }
 
 func (t Type) maxSize() int {
-	if t == TypeRecordBatch {
+	if t == TypeRecordBatch || t == TypeAccessBatch {
 		return MaxBatchSize
 	}
 	return MaxSize

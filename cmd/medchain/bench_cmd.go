@@ -20,6 +20,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	authors := fs.Int("authors", q.Authors, "concurrent authors")
 	readers := fs.Int("readers", q.Readers, "concurrent readers")
 	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
+	batch := fs.Int("batch", q.Batch, "records per transaction (1: one record.put each)")
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
@@ -32,6 +33,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 			o.Records, o.Reads, o.Patients = *records, *reads, *patients
 			o.BigEvery = max(q.BigEvery, *records/4)
 		}
+		o.Batch = *batch
 		o.Authors, o.Readers, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			f, err := os.Create(*cpuprofile)
@@ -61,6 +63,7 @@ func benchTable(r *bench.Report) string {
 	row("ratio to baseline", fmt.Sprintf("%.2f", r.RatioToBaseline))
 	row("write p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", r.WriteP50Ms, r.WriteP99Ms))
 	row("block interval", fmt.Sprintf("%.0f ms", r.BlockIntervalMs))
+	row("records per transaction", fmt.Sprintf("%d", r.Batch))
 	row("reads/s", fmt.Sprintf("%.0f (%d reads)", r.ReadsPerS, r.Reads))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))

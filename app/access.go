@@ -1,0 +1,78 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// AccessWindow is how far a served access request's time (its nonce, in
+// unix nanoseconds) may lie from the block that records it.
+const AccessWindow int64 = 10 * 60 * 1e9
+
+func accessReqKey(hash string) []byte { return []byte("accessreq/" + hash) }
+
+// accessBatch records the disclosures a node served. Each request is the
+// reader's own signed access transaction: the node cannot invent one. A
+// request that is malformed, forged, stale or already recorded is skipped;
+// the rest are recorded with the consent that allows them at this block, or
+// with none if the consent ended between the read and this block.
+func (a *App) accessBatch(e env, t *tx.Tx, b *tx.AccessBatch) error {
+	if _, err := a.requireKind(e.w, t.Signer, KindNode, "record served reads"); err != nil {
+		return err
+	}
+	if len(b.Requests) == 0 || len(b.Requests) > tx.MaxAccessBatch {
+		return fmt.Errorf("%w: an access batch holds 1 to %d requests", ErrInvalid, tx.MaxAccessBatch)
+	}
+	for _, raw := range b.Requests {
+		if err := a.recordServed(e, raw); err != nil && !errors.Is(err, errSkip) {
+			return err
+		}
+	}
+	return nil
+}
+
+// errSkip marks a request in a batch that is not recorded.
+var errSkip = errors.New("skipped")
+
+func (a *App) recordServed(e env, raw []byte) error {
+	r, body, err := tx.Decode(raw)
+	if err != nil {
+		return errSkip
+	}
+	acc, ok := body.(*tx.Access)
+	if !ok {
+		return errSkip
+	}
+	hash := tx.Hash(raw)
+	if _, err := e.w.Get(accessReqKey(hash)); err == nil {
+		return errSkip // recorded already
+	}
+	if d := int64(r.Nonce) - e.time; d > AccessWindow || d < -AccessWindow {
+		return errSkip
+	}
+	reader, err := getActor(e.w, r.Signer)
+	if err != nil {
+		return errSkip
+	}
+	pub, err := ident.ParsePublic(reader.Public)
+	if err != nil || r.Verify(a.chainID, pub.Sign) != nil {
+		return errSkip
+	}
+	var rec Record
+	if err := getJSON(e.w, recordKey(acc.Record), &rec); err != nil || r.Signer == rec.Patient {
+		return errSkip
+	}
+	consentID, _, err := a.authorizeRead(e.w, r.Signer, acc.Record, acc.Purpose, e.time)
+	if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) {
+		return err
+	}
+	ev := AccessEvent{Record: rec.ID, Accessor: r.Signer, Purpose: acc.Purpose, Consent: consentID, Height: e.height, Time: e.time}
+	if err != nil {
+		ev.Note = "served under a consent that ended before this block"
+	}
+	e.w.Set(accessReqKey(hash), nil)
+	return putJSON(e.w, accessKey(rec.Patient, e.height, hash), ev)
+}

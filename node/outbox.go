@@ -1,0 +1,219 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// OutboxDir holds served reads whose access events are not on the ledger
+// yet.
+const OutboxDir = "data/outbox"
+
+// outbox makes each served read durable before a byte is served, then
+// carries it to the ledger in access batches signed by the node. A crash
+// loses nothing: what is in the outbox at start is submitted again, and
+// the ledger records each request once.
+type outbox struct {
+	db      *pebble.DB
+	id      ident.Private
+	chainID string
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string][]byte // request hash -> signed request
+	sending map[string]bool
+	kick    chan struct{}
+
+	submitMu sync.Mutex // keeps the node's nonces in mempool order
+	nonce    atomic.Uint64
+}
+
+func openOutbox(dir string, id ident.Private, chainID string, log *slog.Logger) (*outbox, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	o := &outbox{db: db, id: id, chainID: chainID, log: log, pending: map[string][]byte{},
+		sending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	it, err := db.NewIter(nil)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		o.pending[string(it.Key())] = slices.Clone(it.Value())
+	}
+	if err := it.Close(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *outbox) close() error { return o.db.Close() }
+
+// add makes a served read durable. Concurrent adds share an fsync.
+func (o *outbox) add(raw []byte) error {
+	h := tx.Hash(raw)
+	if err := o.db.Set([]byte(h), raw, pebble.Sync); err != nil {
+		return fmt.Errorf("record access durably: %w", err)
+	}
+	o.mu.Lock()
+	o.pending[h] = raw
+	n := len(o.pending)
+	o.mu.Unlock()
+	if n >= tx.MaxAccessBatch {
+		select {
+		case o.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// take returns up to max pending requests not already being sent.
+func (o *outbox) take(limit int) (hashes []string, reqs [][]byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for h := range o.pending {
+		if o.sending[h] {
+			continue
+		}
+		hashes = append(hashes, h)
+		if len(hashes) == limit {
+			break
+		}
+	}
+	slices.Sort(hashes)
+	for _, h := range hashes {
+		o.sending[h] = true
+		reqs = append(reqs, o.pending[h])
+	}
+	return hashes, reqs
+}
+
+func (o *outbox) done(hashes []string, committed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, h := range hashes {
+		delete(o.sending, h)
+		if committed {
+			delete(o.pending, h)
+		}
+	}
+	if committed {
+		b := o.db.NewBatch()
+		for _, h := range hashes {
+			_ = b.Delete([]byte(h), nil)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			o.log.Warn("outbox cleanup", "err", err) // resubmission is harmless
+		}
+		b.Close()
+	}
+}
+
+// submitter is how the outbox reaches the ledger.
+type submitter interface {
+	checkTx(raw []byte) (wait func(context.Context) (app.Result, error), res app.Result, err error)
+}
+
+// run sends batches until ctx ends: every interval, or sooner when a full
+// batch is waiting, with up to four batches in flight.
+func (o *outbox) run(ctx context.Context, s submitter, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	inflight := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.kick:
+		}
+		for {
+			hashes, reqs := o.take(tx.MaxAccessBatch)
+			if len(hashes) == 0 {
+				break
+			}
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+				o.done(hashes, false)
+				return
+			}
+			wait, err := o.send(s, reqs)
+			if err != nil {
+				o.log.Warn("access batch not accepted; will retry", "requests", len(reqs), "err", err)
+				o.done(hashes, false)
+				<-inflight
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-inflight }()
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				res, err := wait(wctx)
+				ok := err == nil && res.Code == app.CodeOK
+				if !ok {
+					o.log.Warn("access batch not committed; will retry", "requests", len(hashes), "err", err, "log", res.Log)
+				}
+				o.done(hashes, ok)
+			}()
+			if len(hashes) < tx.MaxAccessBatch {
+				break
+			}
+		}
+	}
+}
+
+// send signs a batch and puts it in the mempool, in nonce order.
+func (o *outbox) send(s submitter, reqs [][]byte) (func(context.Context) (app.Result, error), error) {
+	o.submitMu.Lock()
+	defer o.submitMu.Unlock()
+	n := max(uint64(time.Now().UnixNano()), o.nonce.Load()+1)
+	o.nonce.Store(n)
+	t, err := tx.New(tx.TypeAccessBatch, o.id.ID(), n, tx.AccessBatch{Requests: reqs})
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Sign(o.chainID, o.id.Sign); err != nil {
+		return nil, err
+	}
+	raw, err := t.Encode()
+	if err != nil {
+		return nil, err
+	}
+	wait, res, err := s.checkTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	if wait == nil {
+		return nil, errors.New(res.Log)
+	}
+	return wait, nil
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
