@@ -176,24 +176,14 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t, body, err := tx.Decode(raw)
+	t, body, err := h.b.App().VerifyTx(raw)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeJSON(w, httpStatus(app.CodeOf(err)), Error{Error: err.Error()})
 		return
 	}
 	acc, isAccess := body.(*tx.Access)
 	if !isAccess || acc.Record != r.PathValue("id") {
 		writeError(w, http.StatusBadRequest, "the body must be an access transaction for this record")
-		return
-	}
-	reader, err := h.b.App().GetActor(t.Signer)
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, fmt.Sprintf("%s is not registered", t.Signer))
-		return
-	}
-	pub, _ := ident.ParsePublic(reader.Public)
-	if err := t.Verify(h.b.App().ChainID(), pub.Sign); err != nil {
-		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	consentID, rec, err := h.b.App().AuthorizeRead(t.Signer, acc.Record, acc.Purpose)

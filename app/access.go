@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/tx"
 )
 
@@ -38,7 +37,11 @@ func (a *App) accessBatch(e env, t *tx.Tx, b *tx.AccessBatch) error {
 var errSkip = errors.New("skipped")
 
 func (a *App) recordServed(e env, raw []byte) error {
-	r, body, err := tx.Decode(raw)
+	if len(raw) > tx.MaxSize {
+		return errSkip
+	}
+	hash := tx.Hash(raw)
+	r, body, err := a.verify(e.w, raw, hash, true)
 	if err != nil {
 		return errSkip
 	}
@@ -46,26 +49,17 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if !ok {
 		return errSkip
 	}
-	hash := tx.Hash(raw)
 	if _, err := e.w.Get(accessReqKey(hash)); err == nil {
 		return errSkip // recorded already
 	}
 	if d := int64(r.Nonce) - e.time; d > AccessWindow || d < -AccessWindow {
 		return errSkip
 	}
-	reader, err := getActor(e.w, r.Signer)
-	if err != nil {
-		return errSkip
-	}
-	pub, err := ident.ParsePublic(reader.Public)
-	if err != nil || r.Verify(a.chainID, pub.Sign) != nil {
-		return errSkip
-	}
 	var rec Record
 	if err := getJSON(e.w, recordKey(acc.Record), &rec); err != nil || r.Signer == rec.Patient {
 		return errSkip
 	}
-	consentID, _, err := a.authorizeRead(e.w, r.Signer, acc.Record, acc.Purpose, e.time)
+	consentID, _, err := a.authorizeRead(e.w, e.final, r.Signer, acc.Record, acc.Purpose, e.time)
 	if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) {
 		return err
 	}

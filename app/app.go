@@ -48,6 +48,11 @@ type App struct {
 	store    *state.Store
 	log      *slog.Logger
 	programs programs
+	cache    cache
+	verified verifiedCache
+	// touched are the patients whose consents the block in progress
+	// changes: their cached consents are stale for it and after it.
+	touched map[string]bool
 
 	// Consensus connection only: the block being executed.
 	block   *state.Delta
@@ -141,35 +146,24 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 // in the mempool. It is cheap to reject: decoding and a size check come
 // before the signature.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
-	a.checkMu.Lock()
-	defer a.checkMu.Unlock()
-	signer := ""
-	if t, _, err := tx.Decode(req.Tx); err == nil {
-		signer = t.Signer
+	hash := tx.Hash(req.Tx)
+	t, body, err := a.verify(a.store, req.Tx, hash, false)
+	if err != nil {
+		return &abci.ResponseCheckTx{Code: codeOf(err), Log: err.Error()}, nil
 	}
 	if a.BlobCheck != nil {
-		if err := a.BlobCheck(blobNames(req.Tx)); err != nil {
+		if err := a.BlobCheck(blobNames(body)); err != nil {
 			return &abci.ResponseCheckTx{Code: CodeMissingBlob, Log: err.Error()}, nil
 		}
 	}
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
 	h := a.store.Height()
-	t, err := a.execute(env{w: a.store.Begin(), height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[signer])
-	if err != nil {
+	if _, err := a.execute(env{w: a.store.Begin(), height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[t.Signer]); err != nil {
 		return &abci.ResponseCheckTx{Code: codeOf(err), Log: err.Error()}, nil
 	}
 	a.pending[t.Signer] = t.Nonce
 	return &abci.ResponseCheckTx{Code: CodeOK}, nil
-}
-
-// ProcessProposal rejects a block that carries a transaction that cannot
-// even be decoded: an honest proposer never includes one.
-func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
-	for _, raw := range req.Txs {
-		if _, _, err := tx.Decode(raw); err != nil {
-			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
-		}
-	}
-	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
 }
 
 // FinalizeBlock executes the block's transactions in order on a fresh delta
@@ -184,6 +178,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	res := make([]*abci.ExecTxResult, len(req.Txs))
 	a.results = a.results[:0]
 	a.newBlobs = nil
+	a.touched = map[string]bool{}
 	for i, raw := range req.Txs {
 		_, err := a.execute(e, raw, 0)
 		r := &abci.ExecTxResult{Code: codeOf(err)}
@@ -210,6 +205,8 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		return nil, err
 	}
 	a.block = nil
+	a.cache.forget(a.touched)
+	a.touched = nil
 	a.checkMu.Lock()
 	clear(a.pending) // the mempool rechecks what is left and refills this
 	a.checkMu.Unlock()

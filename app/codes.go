@@ -33,6 +33,9 @@ var (
 	ErrNotFound      = errors.New("not found")
 )
 
+// CodeOf maps an error from the application to its result code.
+func CodeOf(err error) uint32 { return codeOf(err) }
+
 // codeOf maps an error from execution to its result code.
 func codeOf(err error) uint32 {
 	switch {

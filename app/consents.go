@@ -41,7 +41,7 @@ func (a *App) consentGrant(e env, t *tx.Tx, b *tx.ConsentGrant) error {
 	if _, err := a.requireKind(e.w, t.Signer, KindPatient, "grant consent"); err != nil {
 		return err
 	}
-	g, err := getActor(e.w, b.Grantee)
+	g, err := a.actor(e.w, b.Grantee)
 	if err != nil || (g.Kind != KindMember && g.Kind != KindOrg) {
 		return fmt.Errorf("%w: grantee %s is not a registered member or organization", ErrInvalid, b.Grantee)
 	}
@@ -67,6 +67,7 @@ func (a *App) consentGrant(e env, t *tx.Tx, b *tx.ConsentGrant) error {
 	}); err != nil {
 		return err
 	}
+	a.touch(e, t.Signer)
 	e.w.Set(patientConsentKey(t.Signer, c.ID), nil)
 	e.w.Set(granteeConsentKey(b.Grantee, c.ID), nil)
 	return putJSON(e.w, consentKey(c.ID), Consent{Consent: c, Height: e.height})
@@ -90,11 +91,11 @@ func (a *App) putKeyEnvelopes(e env, patient string, keys []tx.KeyEnvelope, hold
 		if !holderOK(k) {
 			return fmt.Errorf("%w: key envelope for %s, who is not the grantee or one of its members", ErrInvalid, k.Holder)
 		}
-		ep, err := getEpoch(e.w, patient, k.Category)
+		cur, err := epochNum(e.w, patient, k.Category)
 		if err != nil {
 			return err
 		}
-		if k.Epoch > ep.Epoch {
+		if k.Epoch > cur {
 			return fmt.Errorf("%w: key envelope for epoch %d of %s, which does not exist yet", ErrInvalid, k.Epoch, k.Category)
 		}
 		e.w.Set(keyEnvKey(patient, k.Category, k.Epoch, k.Holder), []byte(k.Blob))
@@ -120,24 +121,25 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 		return err
 	}
 	for _, ep := range b.Epochs {
-		cur, err := getEpoch(e.w, t.Signer, ep.Category)
+		cur, err := epochNum(e.w, t.Signer, ep.Category)
 		if err != nil {
 			return err
 		}
-		if ep.Epoch != cur.Epoch+1 {
-			return fmt.Errorf("%w: new epoch for %s must be %d", ErrInvalid, ep.Category, cur.Epoch+1)
+		if ep.Epoch != cur+1 {
+			return fmt.Errorf("%w: new epoch for %s must be %d", ErrInvalid, ep.Category, cur+1)
 		}
-		if err := putJSON(e.w, epochKey(t.Signer, ep.Category), Epoch{Epoch: ep.Epoch, Key: ep.Key}); err != nil {
+		if err := putEpoch(e.w, t.Signer, ep.Category, Epoch{Epoch: ep.Epoch, Key: ep.Key}); err != nil {
 			return err
 		}
 	}
+	a.touch(e, t.Signer)
 	c.Revoked, c.RevokedHeight = true, e.height
 	if err := putJSON(e.w, consentKey(c.ID), c); err != nil {
 		return err
 	}
 	// New epochs go only to holders that another active consent of the
 	// patient still covers: never to the revoked grantee on its account.
-	others, err := a.consentsOf(e.w, t.Signer)
+	others, err := a.consentsOf(e.w, e.final, t.Signer)
 	if err != nil {
 		return err
 	}
@@ -154,7 +156,7 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 
 // access records a disclosure, after deciding it from the ledger alone.
 func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
-	d, rec, err := a.authorizeRead(e.w, t.Signer, b.Record, b.Purpose, e.time)
+	d, rec, err := a.authorizeRead(e.w, e.final, t.Signer, b.Record, b.Purpose, e.time)
 	if err != nil {
 		return err
 	}
@@ -169,7 +171,7 @@ func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
 // authorizeRead decides whether reader may read record id for purpose at
 // time: the patient and the author always may; anyone else needs a consent.
 // It returns the consent that allows it ("" for patient and author).
-func (a *App) authorizeRead(r reader, who, id, purpose string, time int64) (string, *Record, error) {
+func (a *App) authorizeRead(r reader, final bool, who, id, purpose string, time int64) (string, *Record, error) {
 	var rec Record
 	if err := getJSON(r, recordKey(id), &rec); err != nil {
 		return "", nil, fmt.Errorf("record %s: %w", id, err)
@@ -180,7 +182,7 @@ func (a *App) authorizeRead(r reader, who, id, purpose string, time int64) (stri
 	if who == rec.Patient || who == rec.Author {
 		return "", &rec, nil
 	}
-	act, err := getActor(r, who)
+	act, err := a.actor(r, who)
 	if err != nil {
 		return "", nil, err
 	}
@@ -189,9 +191,16 @@ func (a *App) authorizeRead(r reader, who, id, purpose string, time int64) (stri
 	}
 	req := consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Purpose: purpose,
 		Category: rec.Category, Author: rec.Author, Time: time}
-	d, err := a.decide(r, rec.Patient, req)
+	d, err := a.decide(r, final, rec.Patient, req)
 	if err != nil {
 		return "", nil, err
 	}
 	return d.ConsentID, &rec, nil
+}
+
+// touch marks the patient's consents as changed by the block in progress.
+func (a *App) touch(e env, patient string) {
+	if e.final {
+		a.touched[patient] = true
+	}
 }

@@ -22,18 +22,14 @@ type env struct {
 }
 
 // execute checks and applies one raw transaction. Every check runs here, in
-// CheckTx and again in FinalizeBlock; nothing is trusted from an earlier run.
+// CheckTx and again in FinalizeBlock. The one result carried over is that
+// these exact bytes decode and carry a valid signature (see verify): a
+// property of the bytes and of a key that never changes, so reusing it
+// changes no decision.
 func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
-	t, body, err := tx.Decode(raw)
-	if err != nil {
-		return nil, err
-	}
 	e.hash = tx.Hash(raw)
-	pub, err := a.signerKey(e.w, t, body)
+	t, body, err := a.verify(e.w, raw, e.hash, e.final)
 	if err != nil {
-		return t, err
-	}
-	if err := t.Verify(a.chainID, pub); err != nil {
 		return t, err
 	}
 	last, err := getNonce(e.w, t.Signer)
@@ -54,6 +50,36 @@ func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
 	return t, o.flush()
 }
 
+// verify decodes raw and checks its signature, once per distinct bytes:
+// CheckTx, the API and FinalizeBlock share the result. take drops it from
+// the cache, as FinalizeBlock does: a committed transaction never returns.
+func (a *App) verify(r reader, raw []byte, hash string, take bool) (*tx.Tx, any, error) {
+	if v, ok := a.verified.get(hash, take); ok {
+		return v.t, v.body, nil
+	}
+	t, body, err := tx.Decode(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := a.signerKey(r, t, body)
+	if err != nil {
+		return t, nil, err
+	}
+	if err := t.Verify(a.chainID, pub); err != nil {
+		return t, nil, err
+	}
+	if !take {
+		a.verified.put(hash, verifiedTx{t, body})
+	}
+	return t, body, nil
+}
+
+// VerifyTx decodes a transaction and checks its signature against the
+// committed state, as CheckTx would.
+func (a *App) VerifyTx(raw []byte) (*tx.Tx, any, error) {
+	return a.verify(a.store, raw, tx.Hash(raw), false)
+}
+
 // signerKey finds the signer's public key: from the ledger, or, for a
 // patient registering itself, from the transaction.
 func (a *App) signerKey(r reader, t *tx.Tx, body any) (ed25519.PublicKey, error) {
@@ -64,7 +90,7 @@ func (a *App) signerKey(r reader, t *tx.Tx, body any) (ed25519.PublicKey, error)
 		}
 		return pub.Sign, nil
 	}
-	act, err := getActor(r, t.Signer)
+	act, err := a.actor(r, t.Signer)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s is not registered on this ledger; register it first", ErrUnknownSigner, t.Signer)
 	}
@@ -103,13 +129,13 @@ func (a *App) apply(e env, t *tx.Tx, body any) error {
 }
 
 // newActor validates a public key and that it is not registered yet.
-func newActor(e env, public, kind string) (*Actor, error) {
+func (a *App) newActor(e env, public, kind string) (*Actor, error) {
 	pub, err := ident.ParsePublic(public)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	id := pub.ID()
-	if _, err := getActor(e.w, id); err == nil {
+	if _, err := a.actor(e.w, id); err == nil {
 		return nil, fmt.Errorf("%w: %s is already on the ledger", ErrExists, id)
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -118,7 +144,7 @@ func newActor(e env, public, kind string) (*Actor, error) {
 }
 
 func (a *App) requireKind(r reader, id, kind, what string) (*Actor, error) {
-	act, err := getActor(r, id)
+	act, err := a.actor(r, id)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +162,7 @@ func (a *App) orgAdd(e env, t *tx.Tx, b *tx.OrgAdd) error {
 	if name == "" || len(name) > 128 || name != b.Name {
 		return fmt.Errorf("%w: organization name must be 1-128 characters without surrounding spaces", ErrInvalid)
 	}
-	org, err := newActor(e, b.Public, KindOrg)
+	org, err := a.newActor(e, b.Public, KindOrg)
 	if err != nil {
 		return err
 	}
@@ -151,7 +177,7 @@ func (a *App) memberAdd(e env, t *tx.Tx, b *tx.MemberAdd) error {
 	if !consent.ValidRole(b.Role) {
 		return fmt.Errorf("%w: role %q; use one of %s", ErrInvalid, b.Role, strings.Join(consent.Roles, ", "))
 	}
-	m, err := newActor(e, b.Public, KindMember)
+	m, err := a.newActor(e, b.Public, KindMember)
 	if err != nil {
 		return err
 	}
@@ -161,7 +187,7 @@ func (a *App) memberAdd(e env, t *tx.Tx, b *tx.MemberAdd) error {
 }
 
 func (a *App) patientAdd(e env, t *tx.Tx, b *tx.PatientAdd) error {
-	p, err := newActor(e, b.Public, KindPatient)
+	p, err := a.newActor(e, b.Public, KindPatient)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,24 @@ func putNonce(w writer, id string, n uint64) {
 }
 
 // GetActor reads a committed actor.
-func (a *App) GetActor(id string) (*Actor, error) { return getActor(a.store, id) }
+func (a *App) GetActor(id string) (*Actor, error) { return a.actor(a.store, id) }
+
+// actor reads an actor through r. Registered actors never change, so one
+// found in committed state is cached for every later reader.
+func (a *App) actor(r reader, id string) (*Actor, error) {
+	if act, ok := a.cache.actor(id); ok {
+		return act, nil
+	}
+	act, err := getActor(a.store, id)
+	if err == nil {
+		a.cache.putActor(act)
+		return act, nil
+	}
+	if r == reader(a.store) {
+		return nil, err
+	}
+	return getActor(r, id) // registered earlier in this block, or not at all
+}
 
 // Nonce returns the last nonce the ledger committed for id (0 if none).
 func (a *App) Nonce(id string) (uint64, error) { return getNonce(a.store, id) }

@@ -47,11 +47,11 @@ func (a *App) Records(who, patient string) ([]Record, error) {
 	var cs []consent.Consent
 	var req consent.Request
 	if who != patient {
-		act, err := getActor(a.store, who)
+		act, err := a.actor(a.store, who)
 		if err != nil {
 			return nil, err
 		}
-		if cs, err = a.consentsOf(a.store, patient); err != nil {
+		if cs, err = a.consentsOf(a.store, false, patient); err != nil {
 			return nil, err
 		}
 		req = consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Time: a.BlockTime()}
@@ -88,7 +88,7 @@ func listable(cs []consent.Consent, req consent.Request, r *Record) bool {
 // or those granted to who or to who's organization.
 func (a *App) Consents(who, patient string) ([]Consent, error) {
 	if patient == "" {
-		if act, err := getActor(a.store, who); err == nil && act.Kind == KindPatient {
+		if act, err := a.actor(a.store, who); err == nil && act.Kind == KindPatient {
 			patient = who
 		}
 	}
@@ -102,7 +102,7 @@ func (a *App) Consents(who, patient string) ([]Consent, error) {
 			return nil, err
 		}
 	} else {
-		act, err := getActor(a.store, who)
+		act, err := a.actor(a.store, who)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func (a *App) Members(org string) ([]string, error) {
 // AuthorizeRead decides a read from committed state, as FinalizeBlock will
 // decide it again from the state of its block.
 func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
-	return a.authorizeRead(a.store, who, id, purpose, a.BlockTime())
+	return a.authorizeRead(a.store, false, who, id, purpose, a.BlockTime())
 }
 
 // Blobs lists every blob the committed state names: each record's

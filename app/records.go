@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,7 @@ func consentKey(id string) []byte           { return []byte("consent/" + id) }
 func patientConsentKey(p, id string) []byte { return []byte("pconsent/" + p + "/" + id) }
 func granteeConsentKey(g, id string) []byte { return []byte("gconsent/" + g + "/" + id) }
 func epochKey(p, cat string) []byte         { return []byte("epoch/" + p + "/" + cat) }
+func epochNumKey(p, cat string) []byte      { return []byte("epochnum/" + p + "/" + cat) }
 func keyEnvKey(p, cat string, epoch uint64, holder string) []byte {
 	return fmt.Appendf(nil, "keyenv/%s/%s/%020d/%s", p, cat, epoch, holder)
 }
@@ -139,11 +141,34 @@ func (a *App) patientEpochs(e env, p string, eps []tx.EpochPub) error {
 		if ep.Epoch != 0 {
 			return fmt.Errorf("%w: first epochs are 0", ErrInvalid)
 		}
-		if err := putJSON(e.w, epochKey(p, ep.Category), Epoch{Epoch: 0, Key: ep.Key}); err != nil {
+		if err := putEpoch(e.w, p, ep.Category, Epoch{Epoch: 0, Key: ep.Key}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// putEpoch writes an epoch, and its number alone beside it: every record
+// write checks the number, and decoding the key each time would cost more
+// than the rest of the check.
+func putEpoch(w writer, p, cat string, ep Epoch) error {
+	w.Set(epochNumKey(p, cat), binary.BigEndian.AppendUint64(nil, ep.Epoch))
+	return putJSON(w, epochKey(p, cat), ep)
+}
+
+// epochNum returns the current epoch number of the patient's category.
+func epochNum(r reader, p, cat string) (uint64, error) {
+	b, err := r.Get(epochNumKey(p, cat))
+	if errors.Is(err, state.ErrNotFound) {
+		return 0, fmt.Errorf("epoch of %s for %s: %w", p, cat, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("state holds a corrupt epoch number for %s", p)
+	}
+	return binary.BigEndian.Uint64(b), nil
 }
 
 func getEpoch(r reader, p, cat string) (Epoch, error) {
@@ -168,26 +193,26 @@ func (a *App) recordPut(e env, t *tx.Tx, b *tx.RecordPut) error {
 	if err := checkRecord(b); err != nil {
 		return err
 	}
-	p, err := getActor(e.w, b.Patient)
+	p, err := a.actor(e.w, b.Patient)
 	if err != nil || p.Kind != KindPatient {
 		return fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, b.Patient)
 	}
 	if t.Signer != b.Patient {
-		author, err := getActor(e.w, t.Signer)
+		author, err := a.actor(e.w, t.Signer)
 		if err != nil {
 			return err
 		}
 		req := consent.Request{Requester: requesterOf(author), Action: consent.ActionWrite, Category: b.Category, Author: t.Signer, Time: e.time}
-		if _, err := a.decide(e.w, b.Patient, req); err != nil {
+		if _, err := a.decide(e.w, e.final, b.Patient, req); err != nil {
 			return err
 		}
 	}
-	ep, err := getEpoch(e.w, b.Patient, b.Category)
+	cur, err := epochNum(e.w, b.Patient, b.Category)
 	if err != nil {
 		return err
 	}
-	if ep.Epoch != b.Epoch {
-		return fmt.Errorf("%w: record sealed to key epoch %d, the patient's current epoch for %s is %d; fetch it and seal again", ErrInvalid, b.Epoch, b.Category, ep.Epoch)
+	if cur != b.Epoch {
+		return fmt.Errorf("%w: record sealed to key epoch %d, the patient's current epoch for %s is %d; fetch it and seal again", ErrInvalid, b.Epoch, b.Category, cur)
 	}
 	id := "r" + b.Ciphertext[:32]
 	if _, err := e.w.Get(recordKey(id)); err == nil {
@@ -222,8 +247,8 @@ func requesterOf(a *Actor) consent.Requester {
 }
 
 // decide evaluates the patient's consents for req, in consent ID order.
-func (a *App) decide(r reader, patient string, req consent.Request) (consent.Decision, error) {
-	cs, err := a.consentsOf(r, patient)
+func (a *App) decide(r reader, final bool, patient string, req consent.Request) (consent.Decision, error) {
+	cs, err := a.consentsOf(r, final, patient)
 	if err != nil {
 		return consent.Decision{}, err
 	}
@@ -240,7 +265,24 @@ func (a *App) decide(r reader, patient string, req consent.Request) (consent.Dec
 // consentsOf lists a patient's consents in ID order. A block in progress
 // reads through its delta for each one the committed index names; consents
 // granted earlier in the same block are found through the delta's own keys.
-func (a *App) consentsOf(r reader, patient string) ([]consent.Consent, error) {
+func (a *App) consentsOf(r reader, final bool, patient string) ([]consent.Consent, error) {
+	// Only FinalizeBlock reads touched; CheckTx and queries judge by
+	// committed state.
+	fromCommitted := !final || !a.touched[patient]
+	if fromCommitted {
+		if cs, ok := a.cache.patientConsents(patient); ok {
+			return cs, nil
+		}
+		r = a.store
+	}
+	cs, err := readConsents(r, patient)
+	if err == nil && fromCommitted {
+		a.cache.putConsents(patient, cs)
+	}
+	return cs, err
+}
+
+func readConsents(r reader, patient string) ([]consent.Consent, error) {
 	ids, err := scanIDs(r, []byte("pconsent/"+patient+"/"))
 	if err != nil {
 		return nil, err
@@ -256,13 +298,8 @@ func (a *App) consentsOf(r reader, patient string) ([]consent.Consent, error) {
 	return out, nil
 }
 
-// blobNames lists the blobs a raw transaction names (none if it does not
-// decode; execution rejects it then).
-func blobNames(raw []byte) []string {
-	_, body, err := tx.Decode(raw)
-	if err != nil {
-		return nil
-	}
+// blobNames lists the blobs a transaction body names.
+func blobNames(body any) []string {
 	var names []string
 	switch b := body.(type) {
 	case *tx.RecordPut:

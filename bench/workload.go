@@ -393,6 +393,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	start := time.Now()
 	batch := max(1, o.Batch)
 	rep.Batch = batch
+	const depth = 2
 	err = parallel(o.Authors, o.Authors, func(a int) error {
 		type inflight struct {
 			chunk []int
@@ -401,17 +402,20 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 		}
 		var sent []inflight
 		q := queues[a]
-		for len(q) > 0 { // pipelined: every batch goes out before any is awaited
-			chunk := q[:min(batch, len(q))]
-			q = q[len(chunk):]
-			t0 := time.Now()
-			wait, err := w.writeChunk(ctx, a, chunk)
-			if err != nil {
-				return err
+		for len(q) > 0 || len(sent) > 0 {
+			// Pipelined: up to depth batches in flight per author.
+			for len(q) > 0 && len(sent) < depth {
+				chunk := q[:min(batch, len(q))]
+				q = q[len(chunk):]
+				t0 := time.Now()
+				wait, err := w.writeChunk(ctx, a, chunk)
+				if err != nil {
+					return err
+				}
+				sent = append(sent, inflight{chunk, t0, wait})
 			}
-			sent = append(sent, inflight{chunk, t0, wait})
-		}
-		for _, s := range sent {
+			s := sent[0]
+			sent = sent[1:]
 			res, err := s.wait(ctx)
 			if err != nil {
 				return err

@@ -195,9 +195,9 @@ func (e *env) recordList(as, patient string) map[string]recordRow {
 
 // consentRow is one `consent list` entry.
 type consentRow struct {
-	ID, Grantee, Until             string
+	ID, Grantee, Until            string
 	Categories, Purposes, Actions []string
-	Revoked                        bool
+	Revoked                       bool
 }
 
 func (e *env) consentList(as string) map[string]consentRow {

@@ -82,6 +82,12 @@ func (l *load) stopped() bool {
 	}
 }
 
+func (l *load) currentPhase() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.phase
+}
+
 func (l *load) setPhase(p string) {
 	l.mu.Lock()
 	l.phase = p
@@ -164,9 +170,13 @@ func (l *load) writer(w int, deadline time.Time, own *ack) {
 			a := mine[rand.IntN(len(mine))]
 			org = &a
 		}
-		if org != nil && own == nil {
+		if org != nil {
 			// The node must already know the organization.
 			if st, err := getStatus(l.apis[idx]); err != nil || st.Height < org.want.Height {
+				if own != nil {
+					l.sleep(100 * time.Millisecond)
+					continue
+				}
 				org = nil
 			}
 		}

@@ -203,14 +203,17 @@ func writeReport() error {
 // table renders rows as the summary table.
 func table(rows []row) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-28s %4s %6s %5s %5s %9s  %-22s %s\n", "perturbation", "runs", "acked", "lost", "forks", "read-errs", "resume/recover max", "bound")
+	fmt.Fprintf(&b, "\n%-34s %4s %6s %5s %5s %9s  %-22s %s\n", "perturbation", "runs", "acked", "lost", "forks", "read-errs", "resume/recover max", "bound")
 	for _, r := range rows {
 		var resume int64
 		for _, v := range r.ResumeMS {
 			resume = max(resume, v)
 		}
-		fmt.Fprintf(&b, "%-28s %4d %6d %5d %5d %9d  %-22s %s\n", r.Perturbation, r.Runs, r.Acked, r.Lost, r.Forks, r.ReadErrors,
-			fmt.Sprintf("%s / %s", ms(resume), ms(r.RecoverMaxMS)), ms(r.BoundMS))
+		times, bound := fmt.Sprintf("%s / %s", ms(resume), ms(r.RecoverMaxMS)), ms(r.BoundMS)
+		if len(r.RecoverMS) == 0 {
+			times, bound = "-", "-"
+		}
+		fmt.Fprintf(&b, "%-34s %4d %6d %5d %5d %9d  %-22s %s\n", r.Perturbation, r.Runs, r.Acked, r.Lost, r.Forks, r.ReadErrors, times, bound)
 	}
 	return b.String()
 }

@@ -76,14 +76,16 @@ var (
 	usedBase = map[int]bool{}
 )
 
-// freeBase picks a base port in 20000-45000 such that, for each of n
-// nodes, base+10i+0 … base+10i+width-1 are free on 127.0.0.1.
+// freeBase picks a base port in 20000-32000, below Linux's ephemeral range
+// (32768-60999) so that no outgoing connection can take a port a node or a
+// proxy needs at its restart, such that, for each of n nodes,
+// base+10i+0 … base+10i+width-1 are free on 127.0.0.1.
 func freeBase(t *testing.T, n, width int) int {
 	t.Helper()
 	portMu.Lock()
 	defer portMu.Unlock()
 	for range 200 {
-		base := 20000 + 10*rand.IntN(2500-n)
+		base := 20000 + 10*rand.IntN(1200-n)
 		ok := true
 		for i := 0; i < n && ok; i++ {
 			if usedBase[base+10*i] {
@@ -104,7 +106,7 @@ func freeBase(t *testing.T, n, width int) int {
 			return base
 		}
 	}
-	t.Fatal("no free port range found in 20000-45000")
+	t.Fatal("no free port range found in 20000-32000")
 	return 0
 }
 

@@ -225,6 +225,9 @@ func (n *Node) SubmitAsync(raw []byte) (wait func(context.Context) (app.Result, 
 // its commit; otherwise wait is nil and res says why.
 func (n *Node) checkTx(raw []byte) (wait func(context.Context) (app.Result, error), res app.Result, err error) {
 	hash := tx.Hash(raw)
+	// Decode and check the signature here, on the caller's goroutine: the
+	// mempool runs CheckTx one at a time, and finds the result cached.
+	_, _, _ = n.app.VerifyTx(raw)
 	done, cancel := n.app.Wait(hash)
 	checked := make(chan *abci.ResponseCheckTx, 1)
 	err = n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r }, mempool.TxInfo{})
