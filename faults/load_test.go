@@ -32,11 +32,13 @@ type ack struct {
 // acknowledged organization), round-robin over the live nodes; one reader
 // goroutine checking acknowledged actors at random live nodes.
 type load struct {
-	t       *testing.T
-	apis    []string
-	live    func(i int) bool
-	admin   ident.Private
-	clients []*client.Client
+	t     *testing.T
+	apis  []string
+	live  func(i int) bool
+	admin ident.Private
+	// clients[w][i] is writer w's client of node i: a client.Client is
+	// not safe for concurrent use (it caches the chain ID unguarded).
+	clients [][]*client.Client
 	timeout time.Duration // per write
 	pace    time.Duration // pause between writes
 
@@ -57,9 +59,6 @@ type load struct {
 func newLoad(t *testing.T, apis []string, live func(int) bool, admin ident.Private) *load {
 	l := &load{t: t, apis: apis, live: live, admin: admin, timeout: 8 * time.Second, pace: 50 * time.Millisecond,
 		failures: map[string]int{}, stop: make(chan struct{}), phase: "warm-up"}
-	for _, a := range apis {
-		l.clients = append(l.clients, client.New(a))
-	}
 	return l
 }
 
@@ -115,6 +114,13 @@ var roles = []string{"physician", "nurse", "pharmacist", "researcher", "staff"}
 // organization, registered first: no two writers share a signer, so
 // their nonces never race.
 func (l *load) start(deadline time.Time, writers int) {
+	for range writers {
+		var cs []*client.Client
+		for _, a := range l.apis {
+			cs = append(cs, client.New(a))
+		}
+		l.clients = append(l.clients, cs)
+	}
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); l.reader(deadline) }()
 	l.wg.Add(1)
@@ -125,12 +131,12 @@ func (l *load) start(deadline time.Time, writers int) {
 			defer l.wg.Done()
 			// Registered by writer 0's signer, so serialize on it.
 			l.adminMu.Lock()
-			org, ok := l.write(w, -1, nil, deadline)
+			org, ok := l.write(w, w, -1, nil)
 			l.adminMu.Unlock()
 			for !ok && !l.stopped() && time.Now().Before(deadline) {
 				l.sleep(500 * time.Millisecond)
 				l.adminMu.Lock()
-				org, ok = l.write(w, -1, nil, deadline)
+				org, ok = l.write(w, w, -1, nil)
 				l.adminMu.Unlock()
 			}
 			if ok {
@@ -183,7 +189,7 @@ func (l *load) writer(w int, deadline time.Time, own *ack) {
 		if org == nil {
 			l.adminMu.Lock()
 		}
-		a, ok := l.write(n, idx, org, deadline)
+		a, ok := l.write(w, n, idx, org)
 		if org == nil {
 			l.adminMu.Unlock()
 		}
@@ -197,7 +203,7 @@ func (l *load) writer(w int, deadline time.Time, own *ack) {
 // write submits one registration at node idx (-1: the next live one): a
 // member of org, or with org nil an organization signed by the admin. It
 // records the write if acknowledged.
-func (l *load) write(n, idx int, org *ack, deadline time.Time) (ack, bool) {
+func (l *load) write(w, n, idx int, org *ack) (ack, bool) {
 	if idx < 0 {
 		rr := rand.IntN(len(l.apis))
 		if idx = l.next(&rr); idx < 0 {
@@ -221,7 +227,7 @@ func (l *load) write(n, idx int, org *ack, deadline time.Time) (ack, bool) {
 		typ, body = tx.TypeOrgAdd, tx.OrgAdd{Public: want.Public, Name: want.Name}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	res, err := l.clients[idx].Send(ctx, signer, typ, body)
+	res, err := l.clients[w][idx].Send(ctx, signer, typ, body)
 	cancel()
 	l.mu.Lock()
 	defer l.mu.Unlock()

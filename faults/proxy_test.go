@@ -44,12 +44,12 @@ type link struct {
 	refused   int
 }
 
-func newLink(from, to int, listen, target string) (*link, error) {
+func newLink(from, to int, listen, target string, owner func(clientPort, listenPort int) int) (*link, error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("proxy %d→%d: %w", from, to, err)
 	}
-	l := &link{From: from, To: to, Listen: listen, Target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	l := &link{From: from, To: to, Listen: listen, Target: target, ln: ln, conns: map[net.Conn]struct{}{}, owner: owner}
 	l.wg.Add(1)
 	go l.serve()
 	return l, nil
@@ -313,7 +313,7 @@ func TestProxyCutHeal(t *testing.T) {
 			go func() { _, _ = io.Copy(c, c); c.Close() }()
 		}
 	}()
-	l, err := newLink(0, 1, "127.0.0.1:0", echo.Addr().String())
+	l, err := newLink(0, 1, "127.0.0.1:0", echo.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -334,12 +334,11 @@ func newCluster(t *testing.T, prof profile) *cluster {
 			}
 			listen := addr(base + 10*i + 3 + k)
 			k++
-			l, err := newLink(i, j, listen, addr(c.nodes[j].p2pPort))
+			l, err := newLink(i, j, listen, addr(c.nodes[j].p2pPort), c.socketOwner)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.nodes[j].id = id
-			l.owner = c.socketOwner
 			c.links[[2]int{i, j}] = l
 			rewritten = append(rewritten, id+"@"+listen)
 		}

@@ -252,6 +252,7 @@ type Delta struct {
 	writes map[string][]byte // nil value: deleted
 	root   []byte
 	leaves map[uint16][32]byte
+	nodes  map[int][32]byte // the tree nodes Root computed, by heap index
 }
 
 // Begin starts a delta over the committed state.
@@ -353,23 +354,35 @@ func (d *Delta) bucketEntries(b uint16, keys []string) ([][2][]byte, error) {
 	return out, nil
 }
 
-// rootWith recomputes the path of each changed leaf on a copy-on-write view.
+// rootWith recomputes, level by level on a copy-on-write view, each inner
+// node above a changed leaf, once. buckets must be sorted.
 func (d *Delta) rootWith(buckets []uint16) []byte {
-	changed := map[int][32]byte{}
+	changed := make(map[int][32]byte, 2*len(buckets))
 	at := func(i int) [32]byte {
 		if h, ok := changed[i]; ok {
 			return h
 		}
 		return d.s.tree[i]
 	}
+	level := make([]int, 0, len(buckets))
 	for _, b := range buckets {
 		i := Buckets + int(b)
 		changed[i] = d.leaves[b]
-		for i > 1 {
-			i /= 2
-			changed[i] = nodeHash(at(2*i), at(2*i+1))
-		}
+		level = append(level, i)
 	}
+	for len(level) > 0 && level[0] > 1 {
+		next := level[:0:0]
+		for _, i := range level {
+			p := i / 2
+			if n := len(next); n > 0 && next[n-1] == p {
+				continue // sibling already handled
+			}
+			changed[p] = nodeHash(at(2*p), at(2*p+1))
+			next = append(next, p)
+		}
+		level = next
+	}
+	d.nodes = changed
 	r := at(1)
 	return r[:]
 }
@@ -414,13 +427,8 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for b, h := range d.leaves {
-		i := Buckets + int(b)
+	for i, h := range d.nodes {
 		s.tree[i] = h
-		for i > 1 {
-			i /= 2
-			s.tree[i] = nodeHash(s.tree[2*i], s.tree[2*i+1])
-		}
 	}
 	s.height = height
 	return root, nil
