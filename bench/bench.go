@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -87,6 +88,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
+	o.BasePort = freePorts(o.BasePort)
 	rep := &Report{Validators: o.Validators, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Seed: o.Seed}
 	o.logf("machine ceilings")
 	ceilings(rep)
@@ -135,4 +137,25 @@ func percentile(ds []time.Duration, p float64) float64 {
 	slices.Sort(s)
 	i := int(float64(len(s)-1) * p / 100)
 	return float64(s[i].Microseconds()) / 1000
+}
+
+// freePorts returns the first base at or above base (in steps of 100)
+// whose ports base…base+59, the bench's nodes and baseline, are all free.
+func freePorts(base int) int {
+	for try := 0; try < 50; try++ {
+		b := base + 100*try
+		free := true
+		for p := b; p < b+60 && free; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return b
+		}
+	}
+	return base
 }

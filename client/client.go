@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medchain/medchain/ident"
@@ -45,11 +46,12 @@ func NotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// Client talks to one node.
+// Client talks to one node. It is safe for concurrent use.
 type Client struct {
 	base  string
 	hc    *http.Client
-	chain string
+	mu    sync.Mutex
+	chain string // asked of the node once
 }
 
 // New returns a client for the node API at base, e.g. http://127.0.0.1:8780.

@@ -17,15 +17,20 @@ import (
 
 // chainID returns the node's chain, asked once per client.
 func (c *Client) chainID(ctx context.Context) (string, error) {
-	if c.chain != "" {
-		return c.chain, nil
+	c.mu.Lock()
+	chain := c.chain
+	c.mu.Unlock()
+	if chain != "" {
+		return chain, nil
 	}
 	st, err := c.Status(ctx)
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
 	c.chain = st.ChainID
-	return c.chain, nil
+	c.mu.Unlock()
+	return st.ChainID, nil
 }
 
 // signedDo sends a request signed by key.

@@ -52,6 +52,10 @@ type Config struct {
 	BlockTime Duration `json:"block_time"`
 	// MaxBodyBytes bounds an API request body.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// PEX turns CometBFT's peer exchange on (the default) or off. Off, a
+	// node dials only its configured peers: for networks behind proxies or
+	// with fixed topologies.
+	PEX *bool `json:"pex,omitempty"`
 }
 
 // Duration is a time.Duration spelled as "500ms" in JSON.
@@ -114,7 +118,7 @@ func (c *Config) CometConfig(home string) *cmtcfg.Config {
 	cfg.P2P.PersistentPeers = c.Peers
 	cfg.P2P.AddrBookStrict = false // peers on 127.0.0.1 are legitimate here
 	cfg.P2P.AllowDuplicateIP = true
-	cfg.P2P.PexReactor = true
+	cfg.P2P.PexReactor = c.PEX == nil || *c.PEX
 	cfg.P2P.PersistentPeersMaxDialPeriod = 5 * time.Second
 	cfg.Consensus.TimeoutCommit = time.Duration(c.BlockTime)
 	cfg.Consensus.TimeoutPropose = 2 * time.Second
