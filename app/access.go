@@ -7,15 +7,16 @@ import (
 	"github.com/medchain/medchain/tx"
 )
 
-// AccessWindow is how far a served access request's time (its nonce, in
-// unix nanoseconds) may lie from the block that records it.
+// AccessWindow is how far ahead of the block that records it a served
+// access request's time (its nonce, in unix nanoseconds) may lie.
 const AccessWindow int64 = 10 * 60 * 1e9
 
 func accessReqKey(hash string) []byte { return []byte("accessreq/" + hash) }
 
 // accessBatch records the disclosures a node served. Each request is the
 // reader's own signed access transaction: the node cannot invent one. A
-// request that is malformed, forged, stale or already recorded is skipped;
+// request that is malformed, forged, from the future or already recorded is
+// skipped;
 // the rest are recorded with the consent that allows them at this block, or
 // with none if the consent ended between the read and this block.
 func (a *App) accessBatch(e env, t *tx.Tx, b *tx.AccessBatch) error {
@@ -52,7 +53,11 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if _, err := e.w.Get(accessReqKey(hash)); err == nil {
 		return errSkip // recorded already
 	}
-	if d := int64(r.Nonce) - e.time; d > AccessWindow || d < -AccessWindow {
+	// A request from the future is refused. An old one is recorded: it may
+	// have waited in a node's outbox through an outage, and a disclosure
+	// recorded late beats one never recorded. Replays are refused above,
+	// forever, by hash.
+	if int64(r.Nonce)-e.time > AccessWindow {
 		return errSkip
 	}
 	var rec Record

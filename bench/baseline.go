@@ -98,9 +98,28 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 	start := time.Now()
 	// The same pipelined submission as medchain's writes: each submitter
 	// puts all its transactions in the mempool, then waits for each commit.
+	// At most as many transactions in flight per submitter as medchain's
+	// authors have records in flight (2 batches).
+	inflight := 2 * max(1, o.Batch)
 	err = parallel(o.Authors, o.Authors, func(a int) error {
 		var waits []chan struct{}
+		wait := func(done chan struct{}) error {
+			select {
+			case <-done:
+				return nil
+			case <-time.After(120 * time.Second):
+				return fmt.Errorf("kvstore transaction not committed after 120 s")
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		for i := a; i < count; i += o.Authors {
+			if len(waits) == inflight {
+				if err := wait(waits[0]); err != nil {
+					return err
+				}
+				waits = waits[1:]
+			}
 			key := fmt.Sprintf("k%09d", i)
 			val := make([]byte, max(1, txBytes-len(key)-1))
 			for j := range val {
@@ -118,12 +137,8 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 			waits = append(waits, done)
 		}
 		for _, done := range waits {
-			select {
-			case <-done:
-			case <-time.After(120 * time.Second):
-				return fmt.Errorf("kvstore transaction not committed after 120 s")
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := wait(done); err != nil {
+				return err
 			}
 		}
 		return nil
