@@ -31,6 +31,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 )
 
@@ -71,6 +72,12 @@ func open(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(256 << 20)
 	defer cache.Unref()
 	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly, Cache: cache}
+	// Bloom filters make the lookups of keys that do not exist (a new
+	// record's ID, a first nonce) cheap at every level.
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	}

@@ -16,10 +16,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/medchain/medchain/ident"
 )
@@ -124,9 +126,7 @@ func New(t Type, signer string, nonce uint64, body any) (*Tx, error) {
 
 // SignBytes returns what the signature covers.
 func (t *Tx) SignBytes(chainID string) ([]byte, error) {
-	u := *t
-	u.Sig = nil
-	b, err := json.Marshal(&u)
+	b, err := t.encodeUnsigned()
 	if err != nil {
 		return nil, fmt.Errorf("encode transaction: %w", err)
 	}
@@ -161,7 +161,13 @@ func (t *Tx) Verify(chainID string, pub ed25519.PublicKey) error {
 }
 
 // Encode returns the canonical encoding.
-func (t *Tx) Encode() ([]byte, error) { return json.Marshal(t) }
+func (t *Tx) Encode() ([]byte, error) {
+	u, err := t.encodeUnsigned()
+	if err != nil {
+		return nil, err
+	}
+	return appendSig(u, t.Sig), nil
+}
 
 // Hash returns the transaction hash, as CometBFT computes it.
 func Hash(raw []byte) string {
@@ -199,14 +205,52 @@ func Decode(raw []byte) (*Tx, any, error) {
 	if err := strictUnmarshal(t.Body, body); err != nil {
 		return nil, nil, fmt.Errorf("%w: %s body: %v", ErrMalformed, t.Type, err)
 	}
-	canon, err := json.Marshal(&t)
-	if err != nil || !bytes.Equal(canon, raw) {
-		return nil, nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
-	}
-	if cb, err := json.Marshal(body); err != nil || !bytes.Equal(cb, t.Body) {
+	cb, err := json.Marshal(body)
+	if err != nil || !bytes.Equal(cb, t.Body) {
 		return nil, nil, fmt.Errorf("%w: %s body not in canonical encoding", ErrMalformed, t.Type)
 	}
+	unsigned, err := t.encodeUnsigned()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(appendSig(unsigned, t.Sig), raw) {
+		return nil, nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
+	}
 	return &t, body, nil
+}
+
+// encodeUnsigned returns the canonical encoding without the signature,
+// assembled around the body so that a large body is copied once, not
+// re-validated and re-compacted as json.Marshal would do with a RawMessage.
+// Body must already be canonical JSON, as New and Decode guarantee.
+func (t *Tx) encodeUnsigned() ([]byte, error) {
+	typ, err := json.Marshal(t.Type)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := json.Marshal(t.Signer)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(t.Body)+len(typ)+len(signer)+64)
+	b = append(append(b, `{"type":`...), typ...)
+	b = append(append(b, `,"signer":`...), signer...)
+	b = strconv.AppendUint(append(b, `,"nonce":`...), t.Nonce, 10)
+	b = append(append(b, `,"body":`...), t.Body...)
+	return append(b, '}'), nil
+}
+
+// appendSig turns an unsigned encoding into the signed one: the signature
+// is the last field.
+func appendSig(unsigned, sig []byte) []byte {
+	if len(sig) == 0 {
+		return unsigned
+	}
+	out := make([]byte, 0, len(unsigned)+16+base64.StdEncoding.EncodedLen(len(sig)))
+	out = append(out, unsigned[:len(unsigned)-1]...)
+	out = append(out, `,"sig":"`...)
+	out = base64.StdEncoding.AppendEncode(out, sig)
+	return append(out, `"}`...)
 }
 
 // strictUnmarshal decodes exactly one JSON value with no unknown fields.
