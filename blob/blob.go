@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // MaxSize bounds one blob.
@@ -42,7 +43,12 @@ func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 func open(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(64 << 20)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache})
+	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache}
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // cheap misses in Has
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
 	}
@@ -71,9 +77,16 @@ func ValidName(name string) bool {
 	return true
 }
 
+// Keys: 'd' + hash holds a blob, 'h' + hash marks that it is there, so
+// that Has is a point lookup of a tiny value, never a read of the blob.
 func key(name string) []byte {
 	k, _ := hex.DecodeString(name)
-	return k
+	return append([]byte{'d'}, k...)
+}
+
+func marker(name string) []byte {
+	k, _ := hex.DecodeString(name)
+	return append([]byte{'h'}, k...)
 }
 
 // Put stores b under its hash, durably, and returns the hash.
@@ -100,6 +113,9 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 			continue
 		}
 		if err := batch.Set(key(names[i]), b, nil); err != nil {
+			return nil, err
+		}
+		if err := batch.Set(marker(names[i]), nil, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -129,13 +145,12 @@ func (s *Store) Has(name string) bool {
 	if !ValidName(name) {
 		return false
 	}
-	k := key(name)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: k})
+	_, closer, err := s.db.Get(marker(name))
 	if err != nil {
 		return false
 	}
-	defer it.Close()
-	return it.First() && bytes.Equal(it.Key(), k)
+	closer.Close()
+	return true
 }
 
 // Get returns the blob name after checking its hash.
@@ -160,13 +175,13 @@ func (s *Store) Get(name string) ([]byte, error) {
 
 // Walk calls fn with the name of every stored blob, in name order.
 func (s *Store) Walk(fn func(name string) error) error {
-	it, err := s.db.NewIter(nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'d' + 1}})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		if err := fn(hex.EncodeToString(it.Key())); err != nil {
+		if err := fn(hex.EncodeToString(it.Key()[1:])); err != nil {
 			return err
 		}
 	}

@@ -315,8 +315,15 @@ func (d *Delta) Root() ([]byte, error) {
 	}
 	slices.Sort(buckets)
 	d.leaves = make(map[uint16][32]byte, len(buckets))
+	// One iterator over the whole index, moved forward bucket by bucket:
+	// opening one per bucket cost more than reading the entries.
+	it, err := d.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsIndex}, UpperBound: []byte{nsIndex + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
 	for _, b := range buckets {
-		entries, err := d.bucketEntries(b, byBucket[b])
+		entries, err := d.bucketEntries(it, b, byBucket[b])
 		if err != nil {
 			return nil, err
 		}
@@ -326,19 +333,15 @@ func (d *Delta) Root() ([]byte, error) {
 	return d.root, nil
 }
 
-// bucketEntries merges the committed entries of bucket b with the delta's
-// writes to it (keys, sorted).
-func (d *Delta) bucketEntries(b uint16, keys []string) ([][2][]byte, error) {
+// bucketEntries merges the committed entries of bucket b, read with it,
+// with the delta's writes to it (keys, sorted).
+func (d *Delta) bucketEntries(it *pebble.Iterator, b uint16, keys []string) ([][2][]byte, error) {
 	merged := map[string][]byte{}
 	lo := []byte{nsIndex, byte(b >> 8), byte(b)}
-	it, err := d.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
-	if err != nil {
-		return nil, err
-	}
-	for it.First(); it.Valid(); it.Next() {
+	for ok := it.SeekGE(lo); ok && bytes.HasPrefix(it.Key(), lo); ok = it.Next() {
 		merged[string(it.Key()[3:])] = bytes.Clone(it.Value())
 	}
-	if err := it.Close(); err != nil {
+	if err := it.Error(); err != nil {
 		return nil, err
 	}
 	for _, k := range keys {
