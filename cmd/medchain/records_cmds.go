@@ -13,6 +13,7 @@ import (
 
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/ident"
 )
 
 // maxRecordFile bounds what record put reads.
@@ -117,15 +118,9 @@ func recordListCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) e
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		key, err := loadSigner(g, *as)
+		key, pid, err := signerFor(ctx, g, *as, *patient)
 		if err != nil {
 			return err
-		}
-		pid := key.ID()
-		if *patient != "" {
-			if pid, err = resolveID(ctx, g, *patient); err != nil {
-				return err
-			}
 		}
 		recs, err := client.New(g.node).Records(ctx, key, pid)
 		if err != nil {
@@ -316,15 +311,9 @@ func accessLogCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		key, err := loadSigner(g, *as)
+		key, pid, err := signerFor(ctx, g, *as, *patient)
 		if err != nil {
 			return err
-		}
-		pid := key.ID()
-		if *patient != "" {
-			if pid, err = resolveID(ctx, g, *patient); err != nil {
-				return err
-			}
 		}
 		evs, err := client.New(g.node).AccessLog(ctx, key, pid)
 		if err != nil {
@@ -350,4 +339,18 @@ func accessLogCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 		}
 		return emit(g, map[string]any{"events": rows}, b.String())
 	}
+}
+
+// signerFor loads the signing key and resolves the patient a command is
+// about: --patient when given, else the signer itself.
+func signerFor(ctx context.Context, g *globals, as, patient string) (ident.Private, string, error) {
+	key, err := loadSigner(g, as)
+	if err != nil {
+		return ident.Private{}, "", err
+	}
+	if patient == "" {
+		return key, key.ID(), nil
+	}
+	pid, err := resolveID(ctx, g, patient)
+	return key, pid, err
 }
