@@ -791,8 +791,8 @@ func TestAdversarial(t *testing.T) {
 		unchanged(t, "flood")
 	})
 
-	if !n.running() {
-		t.Fatalf("node exited: %v", n.err)
+	if !n.Running() {
+		t.Fatalf("node exited: %v", n.Err())
 	}
 	b, _ := os.ReadFile(n.log)
 	noPanic(t, string(b), "node")

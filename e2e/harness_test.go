@@ -3,24 +3,22 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/medchain/medchain/internal/testnode"
 )
 
 // Exit statuses SPEC fixes.
@@ -42,42 +40,16 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := moduleRoot()
+	b, dir, err := testnode.Build("medchain-e2e-bin-")
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp("", "medchain-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "medchain")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/medchain")
-	build.Dir = root
-	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: build medchain: %v\n%s", err, out)
-		return 1
-	}
+	bin = b
 	return m.Run()
-}
-
-// moduleRoot finds the directory of go.mod, via `go env GOMOD` or "..".
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err == nil {
-		if p := strings.TrimSpace(string(out)); p != "" && p != os.DevNull {
-			return filepath.Dir(p), nil
-		}
-	}
-	if _, err := os.Stat(filepath.Join("..", "go.mod")); err == nil {
-		return filepath.Abs("..")
-	}
-	return "", errors.New("cannot find the module root (no go.mod)")
 }
 
 // ---------------------------------------------------------------------------
@@ -105,14 +77,7 @@ func newEnv(t *testing.T) *env {
 // environ is the process environment: the test's MEDCHAIN_* only, and a
 // private $HOME so that no default path touches the real ~/.medchain.
 func (e *env) environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "HOME=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	out = append(out, "HOME="+e.userHome, "MEDCHAIN_HOME="+e.home, "MEDCHAIN_KEYRING="+e.keyring)
+	out := testnode.Environ("HOME="+e.userHome, "MEDCHAIN_HOME="+e.home, "MEDCHAIN_KEYRING="+e.keyring)
 	if e.node != "" {
 		out = append(out, "MEDCHAIN_NODE="+e.node)
 	}
@@ -236,7 +201,7 @@ func num(t *testing.T, m map[string]any, k string) int64 {
 
 func noPanic(t *testing.T, stderr, what string) {
 	t.Helper()
-	if strings.Contains(stderr, "panic:") || strings.Contains(stderr, "goroutine ") {
+	if testnode.Panicked(stderr) {
 		t.Errorf("%s panicked:\n%s", what, tail(stderr, 40))
 	}
 }
@@ -244,52 +209,22 @@ func noPanic(t *testing.T, stderr, what string) {
 // ---------------------------------------------------------------------------
 // Ports
 
-var (
-	portMu   sync.Mutex
-	usedBase = map[int]bool{}
-)
-
-// freeBase picks a random base port in 20000-40000 such that, for each of n
-// nodes, base+10i, +1 and +2 are free on 127.0.0.1.
+// freeBase picks a random base port in 10000-19990 (apart from the faults
+// suite's 20000-32000, which may run at the same time) such that, for each
+// of n nodes, base+10i, +1 and +2 are free on 127.0.0.1.
 func freeBase(t *testing.T, n int) int {
 	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 200 {
-		base := 20000 + 10*rand.IntN(2000-n)
-		if usedBase[base] {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			for off := range 3 {
-				if !portFree(base + 10*i + off) {
-					ok = false
-					break
-				}
-			}
-		}
-		if ok {
-			for i := range n {
-				usedBase[base+10*i] = true
-			}
-			return base
-		}
+	base, ok := testnode.FreeBase(10000, n, 3, 1000)
+	if !ok {
+		t.Fatal("no free port range found in 10000-19990")
 	}
-	t.Fatal("no free port range found in 20000-40000")
-	return 0
+	return base
 }
 
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-func addr(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+var (
+	portFree = testnode.PortFree
+	addr     = testnode.Addr
+)
 
 // initNode runs `medchain init` on e.home with ports from a fresh base and
 // points e at its API.
@@ -306,14 +241,12 @@ func (e *env) initNode() map[string]any {
 
 // proc is a running `medchain node`.
 type proc struct {
+	*testnode.Proc
 	t    *testing.T
 	name string
 	home string
 	api  string
 	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // set when done closes
 }
 
 // startNode starts `medchain node --home home` with e's environment, its
@@ -321,24 +254,11 @@ type proc struct {
 func (e *env) startNode(name, home, api string) *proc {
 	e.t.Helper()
 	logPath := filepath.Join(e.t.TempDir(), name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	tp, err := testnode.Start(bin, name, home, logPath, e.environ())
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "=== start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, "node", "--home", home)
-	cmd.Env = e.environ()
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: e.t, name: name, home: home, api: api, log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	p := &proc{Proc: tp, t: e.t, name: name, home: home, api: api, log: logPath}
 	e.t.Cleanup(func() {
 		p.killGroup()
 		if e.t.Failed() {
@@ -348,32 +268,18 @@ func (e *env) startNode(name, home, api string) *proc {
 	return p
 }
 
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // killGroup SIGKILLs the node's process group and waits for it.
 func (p *proc) killGroup() {
-	if p.running() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.t.Errorf("%s: still running 10s after SIGKILL", p.name)
+	if err := p.Kill(); err != nil {
+		p.t.Error(err)
 	}
 }
 
 // kill9 kills the node with SIGKILL, as a crash.
 func (p *proc) kill9() {
 	p.t.Helper()
-	if !p.running() {
-		p.t.Fatalf("%s exited before kill -9: %v\n%s", p.name, p.err, tailFile(p.log, 30))
+	if !p.Running() {
+		p.t.Fatalf("%s exited before kill -9: %v\n%s", p.name, p.Err(), tailFile(p.log, 30))
 	}
 	p.killGroup()
 }
@@ -381,19 +287,17 @@ func (p *proc) kill9() {
 // stop sends SIGTERM and wants a clean exit 0 within 30s.
 func (p *proc) stop() {
 	p.t.Helper()
-	if !p.running() {
-		p.t.Fatalf("%s exited before SIGTERM: %v\n%s", p.name, p.err, tailFile(p.log, 30))
+	if !p.Running() {
+		p.t.Fatalf("%s exited before SIGTERM: %v\n%s", p.name, p.Err(), tailFile(p.log, 30))
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.t.Fatalf("%s: SIGTERM: %v", p.name, err)
 	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
+	if !p.Wait(30 * time.Second) {
 		p.t.Fatalf("%s: no exit 30s after SIGTERM\n%s", p.name, tailFile(p.log, 30))
 	}
-	if p.err != nil {
-		p.t.Fatalf("%s: after SIGTERM: %v (want exit 0)\n%s", p.name, p.err, tailFile(p.log, 30))
+	if p.Err() != nil {
+		p.t.Fatalf("%s: after SIGTERM: %v (want exit 0)\n%s", p.name, p.Err(), tailFile(p.log, 30))
 	}
 	b, _ := os.ReadFile(p.log)
 	noPanic(p.t, string(b), p.name)
@@ -403,44 +307,14 @@ func (p *proc) stop() {
 // HTTP API
 
 // status is GET /v1/status.
-type status struct {
-	ChainID    string `json:"chain_id"`
-	Height     int64  `json:"height"`
-	NodeID     string `json:"node_id"`
-	Validators int    `json:"validators"`
-	AppHash    string `json:"app_hash"`
-	Peers      int    `json:"peers"`
-}
+type status = testnode.Status
 
 var httpClient = &http.Client{Timeout: 3 * time.Second}
 
 // getJSON GETs url; it returns the HTTP status and decodes a 200's body.
-func getJSON(url string, v any) (int, error) {
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode == http.StatusOK && v != nil {
-		if err := json.Unmarshal(b, v); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %s: %w", b, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
+func getJSON(url string, v any) (int, error) { return testnode.GetJSON(httpClient, 1<<20, url, v) }
 
-func getStatus(api string) (status, error) {
-	var st status
-	code, err := getJSON(api+"/v1/status", &st)
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("GET /v1/status: HTTP %d", code)
-	}
-	return st, err
-}
+func getStatus(api string) (status, error) { return testnode.GetStatus(httpClient, 1<<20, api) }
 
 // waitFor polls cond every 100ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
@@ -467,8 +341,8 @@ func (p *proc) waitHeight(h int64, d time.Duration) status {
 	p.t.Helper()
 	var st status
 	waitFor(p.t, d, fmt.Sprintf("%s to reach height %d", p.name, h), func() (bool, string) {
-		if !p.running() {
-			p.t.Fatalf("%s exited: %v\n%s", p.name, p.err, tailFile(p.log, 30))
+		if !p.Running() {
+			p.t.Fatalf("%s exited: %v\n%s", p.name, p.Err(), tailFile(p.log, 30))
 		}
 		s, err := getStatus(p.api)
 		if err != nil {
@@ -510,31 +384,10 @@ func actor(t *testing.T, api, id string) (map[string]any, bool) {
 // ---------------------------------------------------------------------------
 // Files
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
-}
+var (
+	tail     = testnode.Tail
+	tailFile = testnode.TailFile
+)
 
 // copyDir copies the tree src to dst, keeping file modes.
 func copyDir(t *testing.T, src, dst string) {

@@ -315,8 +315,8 @@ func startTestnet(t *testing.T, e *env, v int) []*proc {
 		info := ""
 		good := true
 		for _, p := range nodes {
-			if !p.running() {
-				t.Fatalf("%s exited: %v\n%s", p.name, p.err, tailFile(p.log, 30))
+			if !p.Running() {
+				t.Fatalf("%s exited: %v\n%s", p.name, p.Err(), tailFile(p.log, 30))
 			}
 			st, err := getStatus(p.api)
 			if err != nil {

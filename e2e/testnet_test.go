@@ -46,8 +46,8 @@ func TestTestnetSurvivesOneFailure(t *testing.T) {
 		var info string
 		good := true
 		for _, p := range nodes {
-			if !p.running() {
-				t.Fatalf("%s exited: %v\n%s", p.name, p.err, tailFile(p.log, 30))
+			if !p.Running() {
+				t.Fatalf("%s exited: %v\n%s", p.name, p.Err(), tailFile(p.log, 30))
 			}
 			st, err := getStatus(p.api)
 			if err != nil {
@@ -93,8 +93,8 @@ func TestTestnetSurvivesOneFailure(t *testing.T) {
 	// Restart node3: it catches up and sees what it missed.
 	nodes[3] = e.startNode("node3-restarted", nodes[3].home, nodes[3].api)
 	waitFor(t, 60*time.Second, "node3 to catch up within 2 of node0", func() (bool, string) {
-		if !nodes[3].running() {
-			t.Fatalf("node3 exited after restart: %v\n%s", nodes[3].err, tailFile(nodes[3].log, 30))
+		if !nodes[3].Running() {
+			t.Fatalf("node3 exited after restart: %v\n%s", nodes[3].Err(), tailFile(nodes[3].log, 30))
 		}
 		s3, err := getStatus(nodes[3].api)
 		if err != nil {

@@ -78,8 +78,8 @@ func TestCrashConsistency(t *testing.T) {
 		}
 		p.Store(q)
 		info, ok := poll(60*time.Second, func() (bool, string) {
-			if !q.running() {
-				t.Fatalf("the node did not restart: exited %v\n%s", q.err, tailFile(lg, 40))
+			if !q.Running() {
+				t.Fatalf("the node did not restart: exited %v\n%s", q.Err(), tailFile(lg, 40))
 			}
 			st, err := getStatus(api)
 			if err != nil {

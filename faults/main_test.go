@@ -17,18 +17,16 @@
 package faults
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/medchain/medchain/internal/testnode"
 )
 
 // bin is the medchain binary TestMain builds.
@@ -43,27 +41,15 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := moduleRoot()
+	b, dir, err := testnode.Build("medchain-faults-bin-")
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp("", "medchain-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "medchain")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/medchain")
-	build.Dir = root
-	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: build medchain: %v\n%s", err, out)
-		return 1
-	}
+	bin = b
 	code := m.Run()
 	if err := writeReport(); err != nil {
 		fmt.Fprintln(os.Stderr, "faults: report:", err)
@@ -72,20 +58,6 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// moduleRoot finds the directory of go.mod, via `go env GOMOD` or "..".
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err == nil {
-		if p := strings.TrimSpace(string(out)); p != "" && p != os.DevNull {
-			return filepath.Dir(p), nil
-		}
-	}
-	if _, err := os.Stat(filepath.Join("..", "go.mod")); err == nil {
-		return filepath.Abs("..")
-	}
-	return "", errors.New("cannot find the module root (no go.mod)")
 }
 
 // ---------------------------------------------------------------------------

@@ -1,24 +1,21 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/medchain/medchain/internal/testnode"
 )
 
 // passphrase unlocks every key the harness creates.
@@ -37,14 +34,7 @@ func newEnv(t *testing.T, dir string) *env {
 }
 
 func (e *env) environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "HOME=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "HOME="+e.userHome, "MEDCHAIN_KEYRING="+e.keyring, "MEDCHAIN_PASSPHRASE="+passphrase)
+	return testnode.Environ("HOME="+e.userHome, "MEDCHAIN_KEYRING="+e.keyring, "MEDCHAIN_PASSPHRASE="+passphrase)
 }
 
 // run runs the binary to completion (bounded at 3 minutes) and wants exit 0
@@ -71,136 +61,57 @@ func (e *env) json(args ...string) (map[string]any, error) {
 // ---------------------------------------------------------------------------
 // Ports
 
-var (
-	portMu   sync.Mutex
-	usedBase = map[int]bool{}
-)
-
 // freeBase picks a base port in 20000-32000, below Linux's ephemeral range
 // (32768-60999) so that no outgoing connection can take a port a node or a
 // proxy needs at its restart, such that, for each of n nodes,
 // base+10i+0 … base+10i+width-1 are free on 127.0.0.1.
 func freeBase(t *testing.T, n, width int) int {
 	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 200 {
-		base := 20000 + 10*rand.IntN(1200-n)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			if usedBase[base+10*i] {
-				ok = false
-				break
-			}
-			for off := range width {
-				if !portFree(base + 10*i + off) {
-					ok = false
-					break
-				}
-			}
-		}
-		if ok {
-			for i := range n {
-				usedBase[base+10*i] = true
-			}
-			return base
-		}
+	base, ok := testnode.FreeBase(20000, n, width, 1200)
+	if !ok {
+		t.Fatal("no free port range found in 20000-32000")
 	}
-	t.Fatal("no free port range found in 20000-32000")
-	return 0
+	return base
 }
 
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp", addr(p))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-func addr(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+var (
+	portFree = testnode.PortFree
+	addr     = testnode.Addr
+)
 
 // ---------------------------------------------------------------------------
 // Node processes
 
 // proc is one run of `medchain node`.
-type proc struct {
-	name string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // set when done closes
-}
+type proc struct{ *testnode.Proc }
 
 // startNode starts `medchain node --home home`, appending its output to
 // logPath.
 func (e *env) startNode(name, home, logPath string) (*proc, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	p, err := testnode.Start(bin, name, home, logPath, e.environ())
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "=== start %s at %s\n", name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, "node", "--home", home)
-	cmd.Env = e.environ()
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// signal sends sig to the node's process group.
-func (p *proc) signal(sig syscall.Signal) error {
-	if !p.running() {
-		return fmt.Errorf("%s is not running (%v)", p.name, p.err)
-	}
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
+	return &proc{p}, nil
 }
 
 // kill9 SIGKILLs the process group and waits for it (10s at most).
 func (p *proc) kill9() error {
-	if p.running() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s: still running 10s after SIGKILL", p.name)
-	}
+	_ = p.Signal(syscall.SIGCONT) // a SIGSTOPped node
+	return p.Kill()
 }
 
 // stop sends SIGTERM and wants a clean exit 0 within 30s.
 func (p *proc) stop() error {
-	if err := p.signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
+	if !p.Wait(30 * time.Second) {
 		_ = p.kill9()
-		return fmt.Errorf("%s: no exit 30s after SIGTERM\n%s", p.name, tailFile(p.log, 30))
+		return fmt.Errorf("%s: no exit 30s after SIGTERM\n%s", p.Name, tailFile(p.Log, 30))
 	}
-	if p.err != nil {
-		return fmt.Errorf("%s: after SIGTERM: %v (want exit 0)\n%s", p.name, p.err, tailFile(p.log, 30))
+	if p.Err() != nil {
+		return fmt.Errorf("%s: after SIGTERM: %v (want exit 0)\n%s", p.Name, p.Err(), tailFile(p.Log, 30))
 	}
 	return nil
 }
@@ -209,44 +120,14 @@ func (p *proc) stop() error {
 // HTTP
 
 // status is GET /v1/status.
-type status struct {
-	ChainID    string `json:"chain_id"`
-	Height     int64  `json:"height"`
-	NodeID     string `json:"node_id"`
-	Validators int    `json:"validators"`
-	AppHash    string `json:"app_hash"`
-	Peers      int    `json:"peers"`
-}
+type status = testnode.Status
 
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 // getJSON GETs url; it returns the HTTP status and decodes a 200's body.
-func getJSON(url string, v any) (int, error) {
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode == http.StatusOK && v != nil {
-		if err := json.Unmarshal(b, v); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %.200s: %w", b, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
+func getJSON(url string, v any) (int, error) { return testnode.GetJSON(httpClient, 4<<20, url, v) }
 
-func getStatus(api string) (status, error) {
-	var st status
-	code, err := getJSON(api+"/v1/status", &st)
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("GET /v1/status: HTTP %d", code)
-	}
-	return st, err
-}
+func getStatus(api string) (status, error) { return testnode.GetStatus(httpClient, 4<<20, api) }
 
 // stableStatus reads the status twice back to back and reports whether the
 // two readings agree: height and app hash are read apart, so only an
@@ -346,36 +227,15 @@ func poll(d time.Duration, cond func() (bool, string)) (string, bool) {
 	}
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
-}
+var (
+	tail     = testnode.Tail
+	tailFile = testnode.TailFile
+)
 
 // panicked reports whether a log shows a Go panic.
 func panicked(path string) bool {
 	b, err := os.ReadFile(path)
-	return err == nil && (bytes.Contains(b, []byte("panic:")) || bytes.Contains(b, []byte("goroutine ")))
+	return err == nil && testnode.Panicked(string(b))
 }
 
 var errStopped = errors.New("stopped")

@@ -41,7 +41,7 @@ func (n *tnode) proc() *proc {
 func (n *tnode) live() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.p != nil && n.p.running() && !n.paused
+	return n.p != nil && n.p.Running() && !n.paused
 }
 
 // cluster is the 4-validator testnet behind its proxies.
@@ -403,8 +403,8 @@ func (c *cluster) waitFormed(d time.Duration) {
 		var info string
 		good := true
 		for _, n := range c.nodes {
-			if p := n.proc(); !p.running() {
-				c.t.Fatalf("%s exited: %v\n%s", n.name, p.err, tailFile(n.lg, 30))
+			if p := n.proc(); !p.Running() {
+				c.t.Fatalf("%s exited: %v\n%s", n.name, p.Err(), tailFile(n.lg, 30))
 			}
 			st, err := getStatus(n.api)
 			if err != nil {
@@ -527,7 +527,7 @@ func (c *cluster) socketOwner(clientPort, listenPort int) int {
 		return -1
 	}
 	for i, n := range c.nodes {
-		if p := n.proc(); p != nil && p.running() && pidOwns(p.cmd.Process.Pid, inode) {
+		if p := n.proc(); p != nil && p.Running() && pidOwns(p.Cmd.Process.Pid, inode) {
 			return i
 		}
 	}
@@ -706,7 +706,7 @@ func (c *cluster) pause(r int) runResult {
 	n := c.nodes[k]
 	hs := c.heights()
 	t0 := time.Now()
-	if err := n.proc().signal(syscall.SIGSTOP); err != nil {
+	if err := n.proc().Signal(syscall.SIGSTOP); err != nil {
 		c.t.Fatal(err)
 	}
 	n.mu.Lock()
@@ -715,7 +715,7 @@ func (c *cluster) pause(r int) runResult {
 	took, ok := c.majorityCommit(k, hs, t0)
 	time.Sleep(time.Until(t0.Add(c.prof.Pause)))
 	after := c.heights()
-	if err := n.proc().signal(syscall.SIGCONT); err != nil {
+	if err := n.proc().Signal(syscall.SIGCONT); err != nil {
 		c.t.Fatal(err)
 	}
 	n.mu.Lock()
@@ -739,16 +739,16 @@ func (c *cluster) restartAll(int) runResult {
 		n.mu.Lock()
 		n.paused = true // no requests while going down
 		n.mu.Unlock()
-		if err := n.proc().signal(syscall.SIGTERM); err != nil {
+		if err := n.proc().Signal(syscall.SIGTERM); err != nil {
 			c.t.Errorf("SIGTERM %s: %v", n.name, err)
 		}
 	}
 	for _, n := range c.nodes { // … then wait for each
 		p := n.proc()
 		select {
-		case <-p.done:
-			if p.err != nil {
-				c.t.Errorf("%s after SIGTERM: %v (want exit 0)\n%s", n.name, p.err, tailFile(n.lg, 20))
+		case <-p.Done():
+			if p.Err() != nil {
+				c.t.Errorf("%s after SIGTERM: %v (want exit 0)\n%s", n.name, p.Err(), tailFile(n.lg, 20))
 			}
 		case <-time.After(30 * time.Second):
 			c.t.Errorf("%s: no exit 30s after SIGTERM\n%s", n.name, tailFile(n.lg, 20))
