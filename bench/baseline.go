@@ -62,37 +62,36 @@ func (a *kvApp) wait(raw []byte) chan struct{} {
 	return c
 }
 
-// baseline runs the kvstore application on a node configured exactly as a
-// medchain node and feeds it n transactions of txBytes bytes from the same
-// number of concurrent submitters, each waiting for its commit.
+// baseline runs the kvstore application on as many nodes as medchain's run
+// (homes written the same way, so configured exactly alike) and feeds it n
+// transactions of txBytes bytes from the same number of concurrent
+// submitters, spread over the nodes, each waiting for its commits.
 func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Report) error {
-	home := filepath.Join(dir, "baseline")
-	if _, err := node.Init(node.InitOptions{Home: home, ChainID: "kvstore-baseline",
-		APIAddr: addr(o.BasePort, 52), RPCAddr: addr(o.BasePort, 51), P2PAddr: addr(o.BasePort, 50)}); err != nil {
-		return err
-	}
-	cfg, err := node.LoadConfig(home)
+	homes, err := baselineHomes(o, dir)
 	if err != nil {
 		return err
 	}
-	cc := cfg.CometConfig(home)
-	app := &kvApp{Application: kvstore.NewPersistentApplication(filepath.Join(home, "data", "kvstore")), waiters: map[string]chan struct{}{}}
-	nk, err := p2p.LoadNodeKey(cc.NodeKeyFile())
-	if err != nil {
-		return err
+	var nodes []*cmtnode.Node
+	var apps []*kvApp
+	defer func() {
+		for _, n := range nodes {
+			_ = n.Stop()
+			n.Wait()
+		}
+	}()
+	for _, home := range homes {
+		n, app, err := startKV(home)
+		if err != nil {
+			return err
+		}
+		nodes, apps = append(nodes, n), append(apps, app)
 	}
-	n, err := cmtnode.NewNode(cc, privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile()), nk,
-		proxy.NewConnSyncLocalClientCreator(app), cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cmtlog.NewNopLogger())
-	if err != nil {
-		return err
-	}
-	if err := n.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = n.Stop(); n.Wait() }()
-	for n.BlockStore().Height() < 2 {
-		time.Sleep(20 * time.Millisecond)
+	for nodes[0].BlockStore().Height() < 2 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	count := o.Records
 	start := time.Now()
@@ -126,6 +125,7 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 				val[j] = 'a' + byte((i+j)%26)
 			}
 			raw := []byte(key + "=" + string(val))
+			n, app := nodes[a%len(nodes)], apps[a%len(apps)]
 			done := app.wait(raw)
 			checked := make(chan uint32, 1)
 			if err := n.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { checked <- r.Code }, mempool.TxInfo{}); err != nil {
@@ -147,4 +147,47 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 	rep.BaselineTxBytes = txBytes
 	o.logf("baseline: %.0f tx/s", rep.BaselineTxPerS)
 	return err
+}
+
+// baselineHomes writes the baseline's node homes beside medchain's, on the
+// ports above them.
+func baselineHomes(o Options, dir string) ([]string, error) {
+	base := o.BasePort + 50
+	if o.Validators == 1 {
+		home := filepath.Join(dir, "baseline")
+		_, err := node.Init(node.InitOptions{Home: home, ChainID: "kvstore-baseline",
+			APIAddr: addr(base, 2), RPCAddr: addr(base, 1), P2PAddr: addr(base, 0)})
+		return []string{home}, err
+	}
+	tn, err := node.Testnet(node.TestnetOptions{Out: filepath.Join(dir, "baseline"), Validators: o.Validators,
+		BasePort: base, ChainID: "kvstore-baseline"})
+	var homes []string
+	for _, n := range tn {
+		homes = append(homes, n.Home)
+	}
+	return homes, err
+}
+
+// startKV starts a CometBFT node with the kvstore application in home.
+func startKV(home string) (*cmtnode.Node, *kvApp, error) {
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := cfg.CometConfig(home)
+	app := &kvApp{Application: kvstore.NewPersistentApplication(filepath.Join(home, "data", "kvstore")), waiters: map[string]chan struct{}{}}
+	nk, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := cmtnode.NewNode(cc, privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile()), nk,
+		proxy.NewConnSyncLocalClientCreator(app), cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cmtlog.NewNopLogger())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, nil, err
+	}
+	return n, app, nil
 }

@@ -140,12 +140,12 @@ func percentile(ds []time.Duration, p float64) float64 {
 }
 
 // freePorts returns the first base at or above base (in steps of 100)
-// whose ports base…base+59, the bench's nodes and baseline, are all free.
+// whose ports base…base+99, the bench's nodes and baseline, are all free.
 func freePorts(base int) int {
 	for try := 0; try < 50; try++ {
-		b := base + 100*try
+		b := base + 100*try // the nodes use base…base+32, the baseline base+50…base+82
 		free := true
-		for p := b; p < b+60 && free; p++ {
+		for p := b; p < b+100 && free; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 			if err != nil {
 				free = false
