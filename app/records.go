@@ -171,6 +171,20 @@ func epochNum(r reader, p, cat string) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
+// epochOf is epochNum, remembered in m for the rest of a batch.
+func (a *App) epochOf(r reader, p, cat, pair string, m *batchMemo) (uint64, error) {
+	if m != nil {
+		if n, ok := m.epochs[pair]; ok {
+			return n, nil
+		}
+	}
+	n, err := epochNum(r, p, cat)
+	if err == nil && m != nil {
+		m.epochs[pair] = n
+	}
+	return n, err
+}
+
 func getEpoch(r reader, p, cat string) (Epoch, error) {
 	var ep Epoch
 	err := getJSON(r, epochKey(p, cat), &ep)
@@ -181,11 +195,12 @@ func (a *App) recordBatch(e env, t *tx.Tx, b *tx.RecordBatch) error {
 	if len(b.Records) == 0 || len(b.Records) > tx.MaxBatchRecords {
 		return fmt.Errorf("%w: a batch holds 1 to %d records", ErrInvalid, tx.MaxBatchRecords)
 	}
-	// One author, one block time: the write decision depends only on the
-	// patient and the category, so each pair is decided once per batch.
-	allowed := map[string]bool{}
+	// One author, one block time, no epoch change: the write decision and
+	// the current epoch depend only on the patient and the category, so
+	// each pair is looked up once per batch.
+	m := &batchMemo{allowed: map[string]bool{}, epochs: map[string]uint64{}}
 	for i := range b.Records {
-		if err := a.putRecord(e, t, &b.Records[i], allowed); err != nil {
+		if err := a.putRecord(e, t, &b.Records[i], m); err != nil {
 			return fmt.Errorf("record %d of the batch: %w", i, err)
 		}
 	}
@@ -196,9 +211,16 @@ func (a *App) recordPut(e env, t *tx.Tx, b *tx.RecordPut) error {
 	return a.putRecord(e, t, b, nil)
 }
 
-// putRecord checks and writes one record by t's signer. allowed, if not
-// nil, remembers the patient and category pairs already authorized.
-func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, allowed map[string]bool) error {
+// batchMemo remembers, within one record batch, what depends only on the
+// patient and the category.
+type batchMemo struct {
+	allowed map[string]bool   // pairs the author may write
+	epochs  map[string]uint64 // current epoch of each pair
+}
+
+// putRecord checks and writes one record by t's signer. m, if not nil,
+// remembers per patient and category what a batch already looked up.
+func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	if err := checkRecord(b); err != nil {
 		return err
 	}
@@ -206,7 +228,8 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, allowed map[string]boo
 	if err != nil || p.Kind != KindPatient {
 		return fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, b.Patient)
 	}
-	if pair := b.Patient + "/" + b.Category; t.Signer != b.Patient && !allowed[pair] {
+	pair := b.Patient + "/" + b.Category
+	if t.Signer != b.Patient && (m == nil || !m.allowed[pair]) {
 		author, err := a.actor(e.w, t.Signer)
 		if err != nil {
 			return err
@@ -215,11 +238,11 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, allowed map[string]boo
 		if _, err := a.decide(e.w, e.final, b.Patient, req); err != nil {
 			return err
 		}
-		if allowed != nil {
-			allowed[pair] = true
+		if m != nil {
+			m.allowed[pair] = true
 		}
 	}
-	cur, err := epochNum(e.w, b.Patient, b.Category)
+	cur, err := a.epochOf(e.w, b.Patient, b.Category, pair, m)
 	if err != nil {
 		return err
 	}
