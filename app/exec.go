@@ -8,14 +8,15 @@ import (
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/state"
 	"github.com/medchain/medchain/tx"
 )
 
 // env is what a transaction executes against: a block in progress (or a
 // throwaway one in CheckTx), the block's height and time.
 type env struct {
-	w      writer
-	hash   string // of the transaction being executed
+	w      *state.Delta // the transaction's own writes once execute starts
+	hash   string       // of the transaction being executed
 	height int64
 	time   int64 // block time, unix nanoseconds
 	final  bool  // in FinalizeBlock, not CheckTx
@@ -40,14 +41,14 @@ func (a *App) execute(e env, raw []byte, pendingNonce uint64) (*tx.Tx, error) {
 	if t.Nonce <= last {
 		return t, fmt.Errorf("%w: nonce %d of %s is not above its last nonce %d; sign again with a fresh nonce", ErrReplay, t.Nonce, t.Signer, last)
 	}
-	block := e.w
-	o := newOverlay(block)
+	o := e.w.Child()
 	e.w = o
 	if err := a.apply(e, t, body); err != nil {
 		return t, err
 	}
 	putNonce(o, t.Signer, t.Nonce)
-	return t, o.flush()
+	o.Flush()
+	return t, nil
 }
 
 // verify decodes raw and checks its signature, once per distinct bytes:

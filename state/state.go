@@ -252,10 +252,12 @@ func nodeHash(l, r [32]byte) [32]byte {
 	return sha256.Sum256(b[:])
 }
 
-// Delta is one block's pending writes on top of the committed state.
+// Delta is one block's pending writes on top of the committed state, or,
+// made with [Delta.Child], one transaction's writes on top of its block's.
 // It is not safe for concurrent use.
 type Delta struct {
 	s      *Store
+	parent *Delta            // nil: on top of the committed state
 	writes map[string][]byte // nil value: deleted
 	root   []byte
 	leaves map[uint16][32]byte
@@ -265,6 +267,32 @@ type Delta struct {
 // Begin starts a delta over the committed state.
 func (s *Store) Begin() *Delta { return &Delta{s: s, writes: map[string][]byte{}} }
 
+// Child starts a delta over d: its writes reach d only through Flush, so a
+// transaction that fails halfway leaves nothing in its block.
+func (d *Delta) Child() *Delta { return &Delta{s: d.s, parent: d, writes: map[string][]byte{}} }
+
+// Flush applies a child's writes to its parent.
+func (d *Delta) Flush() {
+	if d.parent == nil {
+		panic("state: Flush of a delta with no parent")
+	}
+	for _, k := range d.sortedKeys() {
+		d.parent.writes[k] = d.writes[k]
+	}
+	d.parent.root = nil
+}
+
+// below reads what lies under d: its parent, or the committed state.
+func (d *Delta) below() interface {
+	Get(key []byte) ([]byte, error)
+	Scan(prefix []byte, fn func(key, value []byte) bool) error
+} {
+	if d.parent != nil {
+		return d.parent
+	}
+	return d.s
+}
+
 // Get reads through the delta to the committed state.
 func (d *Delta) Get(key []byte) ([]byte, error) {
 	if v, ok := d.writes[string(key)]; ok {
@@ -273,7 +301,7 @@ func (d *Delta) Get(key []byte) ([]byte, error) {
 		}
 		return v, nil
 	}
-	return d.s.Get(key)
+	return d.below().Get(key)
 }
 
 // Set writes key. value must not be nil.
@@ -301,6 +329,9 @@ func (d *Delta) sortedKeys() []string {
 
 // Root computes the app hash the state will have once d is committed.
 func (d *Delta) Root() ([]byte, error) {
+	if d.parent != nil {
+		panic("state: Root of a child delta")
+	}
 	if d.root != nil {
 		return d.root, nil
 	}
@@ -400,8 +431,8 @@ func (d *Delta) rootWith(buckets []uint16) []byte {
 // Commit makes d durable as the state at height, atomically, and returns
 // the app hash. d must not be used afterwards.
 func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
-	if d.s != s {
-		panic("state: delta of another store")
+	if d.s != s || d.parent != nil {
+		panic("state: commit of a delta not begun on this store")
 	}
 	if height != s.height+1 {
 		return nil, fmt.Errorf("commit height %d after %d", height, s.height)
@@ -457,7 +488,7 @@ func (quietLogger) Fatalf(format string, args ...any) {
 // writes over the committed state), in key order, until fn returns false.
 func (d *Delta) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	merged := map[string][]byte{}
-	if err := d.s.Scan(prefix, func(k, v []byte) bool {
+	if err := d.below().Scan(prefix, func(k, v []byte) bool {
 		merged[string(k)] = bytes.Clone(v)
 		return true
 	}); err != nil {
