@@ -33,6 +33,10 @@ type Options struct {
 	BasePort   int    // first port for the nodes
 	Dir        string // scratch directory (default: a temp dir, removed after)
 	Progress   io.Writer
+	// Phase, when set, is called as each timed phase ("writes", "reads")
+	// starts; the function it returns is called as the phase ends. The
+	// command uses it to profile one phase alone.
+	Phase func(name string) (end func())
 }
 
 // Quick is the workload of `medchain bench --quick`.
@@ -122,6 +126,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.DurationS = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// phase marks the start of a timed phase; call the result at its end.
+func (o Options) phase(name string) func() {
+	if o.Phase == nil {
+		return func() {}
+	}
+	return o.Phase(name)
 }
 
 func (o Options) logf(format string, args ...any) {

@@ -390,6 +390,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	lat := make([]time.Duration, o.Records)
 	var mu sync.Mutex
 	h0 := w.nodes[0].Status().Height
+	end := o.phase("writes")
 	start := time.Now()
 	batch := max(1, o.Batch)
 	rep.Batch = batch
@@ -434,6 +435,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 		return nil
 	})
 	el := time.Since(start)
+	end()
 	rep.Records = len(w.written)
 	rep.RecordsPerS = float64(len(w.written)) / el.Seconds()
 	rep.WriteP50Ms, rep.WriteP99Ms = percentile(lat, 50), percentile(lat, 99)
@@ -499,6 +501,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	o.logf("reading %d records with %d readers", o.Reads, o.Readers)
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
 	lat := make([]time.Duration, o.Reads)
+	end := o.phase("reads")
 	start := time.Now()
 	err := parallel(o.Reads, o.Readers, func(i int) error {
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
@@ -529,6 +532,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		return nil
 	})
 	el := time.Since(start)
+	end()
 	rep.Reads = o.Reads
 	rep.ReadsPerS = float64(o.Reads) / el.Seconds()
 	rep.ReadP50Ms, rep.ReadP99Ms = percentile(lat, 50), percentile(lat, 99)

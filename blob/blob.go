@@ -43,10 +43,20 @@ func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 func open(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(64 << 20)
 	defer cache.Unref()
-	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache}
+	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache,
+		// Blobs are written once and never change: large memtables and
+		// files keep compactions (rewrites of whole blobs) few.
+		MemTableSize:          64 << 20,
+		L0CompactionThreshold: 8,
+		LBaseMaxBytes:         512 << 20,
+	}
 	opts.Levels = make([]pebble.LevelOptions, 7)
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // cheap misses in Has
+		opts.Levels[i].TargetFileSize = 64 << 20
+		// Ciphertext does not compress; trying costs CPU on every flush
+		// and compaction.
+		opts.Levels[i].Compression = pebble.NoCompression
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -108,10 +118,9 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 		if len(b) > MaxSize {
 			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
 		}
+		// Written blind, even when already held: a lookup would cost more
+		// than the rare duplicate, and a damaged copy gets overwritten.
 		names[i] = Hash(b)
-		if _, err := s.Get(names[i]); err == nil {
-			continue
-		}
 		if err := batch.Set(key(names[i]), b, nil); err != nil {
 			return nil, err
 		}

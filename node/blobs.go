@@ -266,7 +266,7 @@ func (r *replicator) run(ctx context.Context) {
 }
 
 func (r *replicator) ensure(ctx context.Context, name string) {
-	if r.store.Has(name) || len(r.peers) == 0 {
+	if len(r.peers) == 0 || r.store.Has(name) {
 		return
 	}
 	if _, err := r.fetch(ctx, name); err != nil {

@@ -71,7 +71,12 @@ func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 func open(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(256 << 20)
 	defer cache.Unref()
-	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly, Cache: cache}
+	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly, Cache: cache,
+		// Keys are hashes and IDs, spread over the whole key space, so
+		// every flushed file overlaps every level below it: fewer, larger
+		// flushes mean less of the state rewritten by compactions.
+		MemTableSize: 64 << 20,
+	}
 	// Bloom filters make the lookups of keys that do not exist (a new
 	// record's ID, a first nonce) cheap at every level.
 	opts.Levels = make([]pebble.LevelOptions, 7)

@@ -24,6 +24,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes or reads")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
@@ -36,15 +37,11 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		o.Batch = *batch
 		o.Authors, o.Readers, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
-			f, err := os.Create(*cpuprofile)
+			stop, err := profile(&o, *cpuprofile, *profPhase)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+			defer stop()
 		}
 		rep, err := bench.Run(ctx, o)
 		if err != nil {
@@ -52,6 +49,32 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		}
 		return emit(g, rep, benchTable(rep))
 	}
+}
+
+// profile starts a CPU profile into file covering the whole run (phase
+// "all") or one timed phase of it; stop ends it and closes the file.
+func profile(o *bench.Options, file, phase string) (stop func(), err error) {
+	if phase != "all" && phase != "writes" && phase != "reads" {
+		return nil, fmt.Errorf("--profile-phase %q: use all, writes or reads", phase)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if phase == "all" {
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	}
+	o.Phase = func(name string) func() {
+		if name != phase || pprof.StartCPUProfile(f) != nil {
+			return func() {}
+		}
+		return pprof.StopCPUProfile
+	}
+	return func() { f.Close() }, nil
 }
 
 func benchTable(r *bench.Report) string {
