@@ -42,7 +42,7 @@ func (a *App) recordServed(e env, raw []byte) error {
 		return errSkip
 	}
 	hash := tx.Hash(raw)
-	r, body, err := a.verify(e.w, raw, hash, true)
+	r, body, err := a.verify(e.w, raw, hash, e.final) // CheckTx leaves it for FinalizeBlock
 	if err != nil {
 		return errSkip
 	}

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/state"
 )
 
@@ -27,6 +29,8 @@ type Actor struct {
 	Role   string `json:"role,omitempty"`
 	Org    string `json:"org,omitempty"`
 	Height int64  `json:"height"`
+
+	sign ed25519.PublicKey // Public's signing half, parsed once when cached
 }
 
 // Key layout of the application state.
@@ -111,6 +115,9 @@ func (a *App) actor(r reader, id string) (*Actor, error) {
 	}
 	act, err := getActor(a.store, id)
 	if err == nil {
+		if pub, err := ident.ParsePublic(act.Public); err == nil {
+			act.sign = pub.Sign
+		}
 		a.cache.putActor(act)
 		return act, nil
 	}

@@ -155,12 +155,12 @@ func baselineHomes(o Options, dir string) ([]string, error) {
 	base := o.BasePort + 50
 	if o.Validators == 1 {
 		home := filepath.Join(dir, "baseline")
-		_, err := node.Init(node.InitOptions{Home: home, ChainID: "kvstore-baseline",
+		_, err := node.Init(node.InitOptions{Home: home, ChainID: "kvstore-baseline", BlockTime: o.BlockTime,
 			APIAddr: addr(base, 2), RPCAddr: addr(base, 1), P2PAddr: addr(base, 0)})
 		return []string{home}, err
 	}
 	tn, err := node.Testnet(node.TestnetOptions{Out: filepath.Join(dir, "baseline"), Validators: o.Validators,
-		BasePort: base, ChainID: "kvstore-baseline"})
+		BasePort: base, ChainID: "kvstore-baseline", BlockTime: o.BlockTime})
 	var homes []string
 	for _, n := range tn {
 		homes = append(homes, n.Home)

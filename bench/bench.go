@@ -21,17 +21,18 @@ import (
 
 // Options select a workload.
 type Options struct {
-	Records    int    // records to write
-	Reads      int    // reads to perform
-	Patients   int    // patients to register
-	Authors    int    // concurrent authors (members with write consent)
-	Readers    int    // concurrent readers
-	Batch      int    // records per transaction (1: one record.put each)
-	BigEvery   int    // every BigEvery-th record is 1 MiB (0: none)
-	Seed       uint64 // workload seed
-	Validators int    // 1, or 4 for a network on 127.0.0.1
-	BasePort   int    // first port for the nodes
-	Dir        string // scratch directory (default: a temp dir, removed after)
+	Records    int           // records to write
+	Reads      int           // reads to perform
+	Patients   int           // patients to register
+	Authors    int           // concurrent authors (members with write consent)
+	Readers    int           // concurrent readers
+	Batch      int           // records per transaction (1: one record.put each)
+	BigEvery   int           // every BigEvery-th record is 1 MiB (0: none)
+	Seed       uint64        // workload seed
+	Validators int           // 1, or 4 for a network on 127.0.0.1
+	BasePort   int           // first port for the nodes
+	BlockTime  time.Duration // the nodes' block time (0: the default), baseline's too
+	Dir        string        // scratch directory (default: a temp dir, removed after)
 	Progress   io.Writer
 	// Phase, when set, is called as each timed phase ("writes", "reads")
 	// starts; the function it returns is called as the phase ends. The

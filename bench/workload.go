@@ -67,12 +67,12 @@ func newWorkload(ctx context.Context, o Options, dir string) (*workload, error) 
 	admins := []string{w.admin.Public().String()}
 	if o.Validators == 1 {
 		home := filepath.Join(dir, "node0")
-		_, err = node.Init(node.InitOptions{Home: home, ChainID: w.chain, Admins: admins,
+		_, err = node.Init(node.InitOptions{Home: home, ChainID: w.chain, Admins: admins, BlockTime: o.BlockTime,
 			APIAddr: addr(o.BasePort, 2), RPCAddr: addr(o.BasePort, 1), P2PAddr: addr(o.BasePort, 0)})
 		w.homes = []string{home}
 	} else {
 		var tn []node.TestnetNode
-		tn, err = node.Testnet(node.TestnetOptions{Out: filepath.Join(dir, "net"), Validators: o.Validators, BasePort: o.BasePort, ChainID: w.chain, Admins: admins})
+		tn, err = node.Testnet(node.TestnetOptions{Out: filepath.Join(dir, "net"), Validators: o.Validators, BasePort: o.BasePort, ChainID: w.chain, Admins: admins, BlockTime: o.BlockTime})
 		for _, n := range tn {
 			w.homes = append(w.homes, n.Home)
 		}
