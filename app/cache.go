@@ -12,10 +12,22 @@ import (
 // change once registered, and each patient's consents, dropped at every
 // commit that touches them. A block in progress reads around it for the
 // patients it changes. The cache changes speed, never a decision.
+//
+// A reader takes the generation before it reads committed state and offers
+// what it read with it: a commit that forgot the patient in between bumped
+// the generation, and the possibly stale value is not kept.
 type cache struct {
 	mu       sync.RWMutex
+	gen      uint64
 	actors   map[string]*Actor
 	consents map[string][]consent.Consent
+	epochs   map[string]uint64 // "patient/category" -> current epoch number
+}
+
+func (c *cache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
 }
 
 const maxCached = 1 << 18
@@ -43,21 +55,51 @@ func (c *cache) patientConsents(p string) ([]consent.Consent, bool) {
 	return cs, ok
 }
 
-func (c *cache) putConsents(p string, cs []consent.Consent) {
+func (c *cache) putConsents(gen uint64, p string, cs []consent.Consent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if c.consents == nil || len(c.consents) >= maxCached {
 		c.consents = map[string][]consent.Consent{}
 	}
 	c.consents[p] = cs
 }
 
-// forget drops the patients whose consents a committed block changed.
-func (c *cache) forget(patients map[string]bool) {
+func (c *cache) epoch(pair string) (uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.epochs[pair]
+	return n, ok
+}
+
+func (c *cache) putEpoch(gen uint64, pair string, n uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.epochs == nil || len(c.epochs) >= maxCached {
+		c.epochs = map[string]uint64{}
+	}
+	c.epochs[pair] = n
+}
+
+// forget drops the patients whose consents or key epochs a committed block
+// changed.
+func (c *cache) forget(patients map[string]bool) {
+	if len(patients) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
 	for p := range patients {
 		delete(c.consents, p)
+		for _, cat := range consent.Categories {
+			delete(c.epochs, p+"/"+cat)
+		}
 	}
 }
 

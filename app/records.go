@@ -2,12 +2,12 @@ package app
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/state"
@@ -106,10 +106,9 @@ func putJSON(w writer, key []byte, v any) error {
 	return nil
 }
 
-func validHash(s string) bool {
-	b, err := hex.DecodeString(s)
-	return err == nil && len(b) == 32 && strings.ToLower(s) == s
-}
+// validHash reports whether s is a SHA-256 in lowercase hex, as blob names
+// are.
+func validHash(s string) bool { return blob.ValidName(s) }
 
 // checkEpochs validates a set of epoch public keys: known categories, each
 // once, each a valid HPKE key.
@@ -172,17 +171,39 @@ func epochNum(r reader, p, cat string) (uint64, error) {
 }
 
 // epochOf is epochNum, remembered in m for the rest of a batch.
-func (a *App) epochOf(r reader, p, cat, pair string, m *batchMemo) (uint64, error) {
+func (a *App) epochOf(e env, p, cat, pair string, m *batchMemo) (uint64, error) {
 	if m != nil {
 		if n, ok := m.epochs[pair]; ok {
 			return n, nil
 		}
 	}
-	n, err := epochNum(r, p, cat)
+	n, err := a.currentEpoch(e, p, cat, pair)
 	if err == nil && m != nil {
 		m.epochs[pair] = n
 	}
 	return n, err
+}
+
+// currentEpoch is epochNum through the cache of committed epoch numbers. A
+// block reads around it for the patients it touches, and for patients it
+// registers (absent from committed state, and never cached as absent).
+func (a *App) currentEpoch(e env, p, cat, pair string) (uint64, error) {
+	if e.final && a.touched[p] {
+		return epochNum(e.w, p, cat)
+	}
+	if n, ok := a.cache.epoch(pair); ok {
+		return n, nil
+	}
+	gen := a.cache.generation()
+	n, err := epochNum(a.store, p, cat)
+	if err == nil {
+		a.cache.putEpoch(gen, pair, n)
+		return n, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return 0, err
+	}
+	return epochNum(e.w, p, cat)
 }
 
 func getEpoch(r reader, p, cat string) (Epoch, error) {
@@ -242,12 +263,18 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 			m.allowed[pair] = true
 		}
 	}
-	cur, err := a.epochOf(e.w, b.Patient, b.Category, pair, m)
+	cur, err := a.epochOf(e, b.Patient, b.Category, pair, m)
 	if err != nil {
 		return err
 	}
 	if cur != b.Epoch {
 		return fmt.Errorf("%w: record sealed to key epoch %d, the patient's current epoch for %s is %d; fetch it and seal again", ErrInvalid, b.Epoch, b.Category, cur)
+	}
+	if !e.final && m != nil {
+		// CheckTx of a batch stops here: looking up every record ID would
+		// cost more than the rest of the check, and FinalizeBlock refuses a
+		// record that exists (and with it the whole batch).
+		return nil
 	}
 	id := "r" + b.Ciphertext[:32]
 	if _, err := e.w.Get(recordKey(id)); err == nil {
@@ -309,15 +336,17 @@ func (a *App) consentsOf(r reader, final bool, patient string) ([]consent.Consen
 	// Only FinalizeBlock reads touched; CheckTx and queries judge by
 	// committed state.
 	fromCommitted := !final || !a.touched[patient]
+	var gen uint64
 	if fromCommitted {
 		if cs, ok := a.cache.patientConsents(patient); ok {
 			return cs, nil
 		}
+		gen = a.cache.generation()
 		r = a.store
 	}
 	cs, err := readConsents(r, patient)
 	if err == nil && fromCommitted {
-		a.cache.putConsents(patient, cs)
+		a.cache.putConsents(gen, patient, cs)
 	}
 	return cs, err
 }

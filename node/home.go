@@ -28,7 +28,11 @@ const (
 	DefaultAPIAddr   = "127.0.0.1:8780"
 	DefaultRPCAddr   = "127.0.0.1:26657"
 	DefaultP2PAddr   = "127.0.0.1:26656"
-	DefaultBlockTime = 500 * time.Millisecond
+	DefaultBlockTime = 100 * time.Millisecond
+	// IdleBlockInterval is the longest a network with nothing to do waits
+	// before it makes an empty block: the ledger's clock, which judges
+	// consent start and expiry, never stands still for longer.
+	IdleBlockInterval = time.Second
 )
 
 // ErrNoHome reports a home that has not been initialized.
@@ -47,8 +51,9 @@ type Config struct {
 	// APIPeers are the other nodes' APIs, "nodeid@http://host:port", for
 	// blob replication.
 	APIPeers []string `json:"api_peers,omitempty"`
-	// BlockTime is how long a validator waits after a commit before the
-	// next height: the block interval on an idle network.
+	// BlockTime is how long a validator waits after a commit before it
+	// proposes the next block: the block interval of a busy network. An
+	// idle network makes a block every max(BlockTime, IdleBlockInterval).
 	BlockTime Duration `json:"block_time"`
 	// MaxBodyBytes bounds an API request body.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
@@ -123,6 +128,7 @@ func (c *Config) CometConfig(home string) *cmtcfg.Config {
 	cfg.Consensus.TimeoutCommit = time.Duration(c.BlockTime)
 	cfg.Consensus.TimeoutPropose = 2 * time.Second
 	cfg.Consensus.CreateEmptyBlocks = true
+	cfg.Consensus.CreateEmptyBlocksInterval = max(IdleBlockInterval, time.Duration(c.BlockTime))
 	cfg.Mempool.Size = 20000
 	// Rechecking every pending transaction after each block costs a second
 	// full check of every record batch; FinalizeBlock checks everything

@@ -27,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"sync"
 
@@ -75,7 +76,10 @@ func open(dir string, readOnly bool) (*Store, error) {
 		// Keys are hashes and IDs, spread over the whole key space, so
 		// every flushed file overlaps every level below it: fewer, larger
 		// flushes mean less of the state rewritten by compactions.
-		MemTableSize: 64 << 20,
+		MemTableSize:          64 << 20,
+		L0CompactionThreshold: 8,
+		L0StopWritesThreshold: 32,
+		LBaseMaxBytes:         256 << 20,
 	}
 	// Bloom filters make the lookups of keys that do not exist (a new
 	// record's ID, a first nonce) cheap at every level.
@@ -234,18 +238,35 @@ func bucketOf(key []byte) uint16 {
 	return binary.BigEndian.Uint16(h[:2])
 }
 
+// leafHash hashes a bucket's entries, (key, sha256 of value), in key order.
 func leafHash(entries [][2][]byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte{0})
-	var n [4]byte
+	lw := newLeafWriter()
 	for _, e := range entries {
-		binary.BigEndian.PutUint32(n[:], uint32(len(e[0])))
-		h.Write(n[:])
-		h.Write(e[0])
-		h.Write(e[1]) // sha256 of the value: fixed size
+		lw.add(e[0], e[1])
 	}
+	return lw.sum()
+}
+
+// leafWriter computes a leaf hash from entries added in key order.
+type leafWriter struct{ h hash.Hash }
+
+func newLeafWriter() leafWriter {
+	lw := leafWriter{sha256.New()}
+	lw.h.Write([]byte{0})
+	return lw
+}
+
+func (lw leafWriter) add(key, valueHash []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(key)))
+	lw.h.Write(n[:])
+	lw.h.Write(key)
+	lw.h.Write(valueHash) // sha256 of the value: fixed size
+}
+
+func (lw leafWriter) sum() [32]byte {
 	var out [32]byte
-	h.Sum(out[:0])
+	lw.h.Sum(out[:0])
 	return out
 }
 
@@ -359,45 +380,45 @@ func (d *Delta) Root() ([]byte, error) {
 	}
 	defer it.Close()
 	for _, b := range buckets {
-		entries, err := d.bucketEntries(it, b, byBucket[b])
+		leaf, err := d.bucketLeaf(it, b, byBucket[b])
 		if err != nil {
 			return nil, err
 		}
-		d.leaves[b] = leafHash(entries)
+		d.leaves[b] = leaf
 	}
 	d.root = d.rootWith(buckets)
 	return d.root, nil
 }
 
-// bucketEntries merges the committed entries of bucket b, read with it,
-// with the delta's writes to it (keys, sorted).
-func (d *Delta) bucketEntries(it *pebble.Iterator, b uint16, keys []string) ([][2][]byte, error) {
-	merged := map[string][]byte{}
+// bucketLeaf hashes bucket b as it will be once d is committed: its
+// committed entries, read in order with it, merged with the delta's writes
+// to it (keys, sorted), streamed into the hash without copying either.
+func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, keys []string) ([32]byte, error) {
+	lw := newLeafWriter()
 	lo := []byte{nsIndex, byte(b >> 8), byte(b)}
-	for ok := it.SeekGE(lo); ok && bytes.HasPrefix(it.Key(), lo); ok = it.Next() {
-		merged[string(it.Key()[3:])] = bytes.Clone(it.Value())
-	}
-	if err := it.Error(); err != nil {
-		return nil, err
-	}
+	ok := it.SeekGE(lo) && bytes.HasPrefix(it.Key(), lo)
+	next := func() { ok = it.Next() && bytes.HasPrefix(it.Key(), lo) }
 	for _, k := range keys {
-		if v := d.writes[k]; v == nil {
-			delete(merged, k)
-		} else {
+		for ok && string(it.Key()[3:]) < k {
+			lw.add(it.Key()[3:], it.Value())
+			next()
+		}
+		if ok && string(it.Key()[3:]) == k {
+			next() // replaced or deleted below
+		}
+		if v := d.writes[k]; v != nil {
 			h := sha256.Sum256(v)
-			merged[k] = h[:]
+			lw.add([]byte(k), h[:])
 		}
 	}
-	names := make([]string, 0, len(merged))
-	for k := range merged {
-		names = append(names, k)
+	for ok {
+		lw.add(it.Key()[3:], it.Value())
+		next()
 	}
-	slices.Sort(names)
-	out := make([][2][]byte, len(names))
-	for i, k := range names {
-		out[i] = [2][]byte{[]byte(k), merged[k]}
+	if err := it.Error(); err != nil {
+		return [32]byte{}, err
 	}
-	return out, nil
+	return lw.sum(), nil
 }
 
 // rootWith recomputes, level by level on a copy-on-write view, each inner
