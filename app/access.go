@@ -60,8 +60,8 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if int64(r.Nonce)-e.time > AccessWindow {
 		return errSkip
 	}
-	var rec Record
-	if err := getJSON(e.w, recordKey(acc.Record), &rec); err != nil || r.Signer == rec.Patient {
+	rec, err := a.record(e.w, acc.Record)
+	if err != nil || r.Signer == rec.Patient {
 		return errSkip
 	}
 	consentID, _, err := a.authorizeRead(e.w, e.final, r.Signer, acc.Record, acc.Purpose, e.time)

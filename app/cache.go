@@ -22,6 +22,7 @@ type cache struct {
 	actors   map[string]*Actor
 	consents map[string][]consent.Consent
 	epochs   map[string]uint64 // "patient/category" -> current epoch number
+	records  map[string]Record // never change once committed
 }
 
 func (c *cache) generation() uint64 {
@@ -30,7 +31,26 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
-const maxCached = 1 << 18
+const (
+	maxCached        = 1 << 18
+	maxCachedRecords = 1 << 16 // a record is ~0.5 KiB decoded
+)
+
+func (c *cache) record(id string) (Record, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.records[id]
+	return r, ok
+}
+
+func (c *cache) putRecord(r Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.records == nil || len(c.records) >= maxCachedRecords {
+		c.records = map[string]Record{}
+	}
+	c.records[r.ID] = r
+}
 
 func (c *cache) actor(id string) (*Actor, bool) {
 	c.mu.RLock()

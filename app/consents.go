@@ -172,8 +172,8 @@ func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
 // time: the patient and the author always may; anyone else needs a consent.
 // It returns the consent that allows it ("" for patient and author).
 func (a *App) authorizeRead(r reader, final bool, who, id, purpose string, time int64) (string, *Record, error) {
-	var rec Record
-	if err := getJSON(r, recordKey(id), &rec); err != nil {
+	rec, err := a.record(r, id)
+	if err != nil {
 		return "", nil, fmt.Errorf("record %s: %w", id, err)
 	}
 	if !consent.ValidPurpose(purpose) {

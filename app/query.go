@@ -30,8 +30,8 @@ func (a *App) BlockTime() int64 {
 
 // GetRecord reads a committed record.
 func (a *App) GetRecord(id string) (*Record, error) {
-	var r Record
-	if err := getJSON(a.store, recordKey(id), &r); err != nil {
+	r, err := a.record(a.store, id)
+	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
 	return &r, nil

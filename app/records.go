@@ -66,6 +66,26 @@ type AccessEvent struct {
 }
 
 func recordKey(id string) []byte { return []byte("record/" + id) }
+
+// record reads record id through r. A committed record never changes, so
+// once read from committed state it is kept decoded; a record written by the
+// block in progress is read from r and not kept.
+func (a *App) record(r reader, id string) (Record, error) {
+	if rec, ok := a.cache.record(id); ok {
+		return rec, nil
+	}
+	var rec Record
+	err := getJSON(a.store, recordKey(id), &rec)
+	if err == nil {
+		a.cache.putRecord(rec)
+		return rec, nil
+	}
+	if !errors.Is(err, ErrNotFound) || r == reader(a.store) {
+		return Record{}, err
+	}
+	err = getJSON(r, recordKey(id), &rec)
+	return rec, err
+}
 func patientRecordKey(p, id string) []byte {
 	return []byte("precord/" + p + "/" + id)
 }
