@@ -191,13 +191,12 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 		h.txError(w, err)
 		return
 	}
-	if t.Signer != rec.Patient && t.Signer != rec.Author {
-		// A reader with no key for this record could decrypt nothing: refuse
-		// before an access event is written for a read that cannot happen.
-		if _, err := h.grantKey(rec, t.Signer); err != nil {
-			writeError(w, http.StatusForbidden, err.Error())
-			return
-		}
+	// A reader with no key for this record could decrypt nothing: refuse
+	// before an access event is written for a read that cannot happen.
+	kind, keyBlob, err := h.keyFor(rec, t.Signer)
+	if err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return
 	}
 	height := h.b.Status().Height
 	if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
@@ -212,25 +211,25 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.serveRecord(w, r, rec, t.Signer, consentID, height)
+	h.serveRecord(w, r, rec, kind, keyBlob, consentID, height)
 }
 
-func (h *handler) serveRecord(w http.ResponseWriter, r *http.Request, rec *app.Record, who, consentID string, height int64) {
-	out := ReadResult{Record: *rec, Consent: consentID, Height: height}
-	var err error
-	keyBlob := ""
+// keyFor says which key opens rec for who: the patient's own, the author's
+// envelope, or a grantee's envelope of the record's key epoch.
+func (h *handler) keyFor(rec *app.Record, who string) (kind, keyBlob string, err error) {
 	switch who {
 	case rec.Patient:
-		out.KeyKind = "patient"
+		return "patient", "", nil
 	case rec.Author:
-		out.KeyKind, keyBlob = "author", rec.SelfEnv
-	default:
-		out.KeyKind = "grantee"
-		if keyBlob, err = h.grantKey(rec, who); err != nil {
-			writeError(w, http.StatusForbidden, err.Error())
-			return
-		}
+		return "author", rec.SelfEnv, nil
 	}
+	keyBlob, err = h.grantKey(rec, who)
+	return "grantee", keyBlob, err
+}
+
+func (h *handler) serveRecord(w http.ResponseWriter, r *http.Request, rec *app.Record, kind, keyBlob, consentID string, height int64) {
+	out := ReadResult{Record: *rec, Consent: consentID, Height: height, KeyKind: kind}
+	var err error
 	for _, p := range []struct {
 		name string
 		dst  *[]byte
