@@ -57,6 +57,8 @@ type Report struct {
 	ReadsPerS         float64 `json:"reads_per_s"`
 	ReadP50Ms         float64 `json:"read_p50_ms"`
 	ReadP99Ms         float64 `json:"read_p99_ms"`
+	AuthorizeP50Us    float64 `json:"authorize_p50_us"` // one consent decision, in process
+	AuthorizeP99Us    float64 `json:"authorize_p99_us"`
 	BytesPerRecord    float64 `json:"bytes_per_record"`
 	Ed25519VerifyPerS float64 `json:"ed25519_verify_per_s"`
 	AESGCMMBPerS      float64 `json:"aes_gcm_mb_per_s"`
@@ -110,6 +112,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if err := w.writes(ctx, rep); err != nil {
 		return nil, fmt.Errorf("writes: %w", err)
+	}
+	if err := w.authorizations(rep); err != nil {
+		return nil, fmt.Errorf("consent decisions: %w", err)
 	}
 	if err := w.reads(ctx, rep); err != nil {
 		return nil, fmt.Errorf("reads: %w", err)

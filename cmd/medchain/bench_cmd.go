@@ -90,6 +90,7 @@ func benchTable(r *bench.Report) string {
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
 	row("reads/s", fmt.Sprintf("%.0f (%d reads)", r.ReadsPerS, r.Reads))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
+	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
 	row("client seals/s", fmt.Sprintf("%.0f", r.SealPerS))
 	row("ed25519 verify/s (1 core)", fmt.Sprintf("%.0f", r.Ed25519VerifyPerS))
