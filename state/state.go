@@ -286,8 +286,18 @@ type Delta struct {
 	parent *Delta            // nil: on top of the committed state
 	writes map[string][]byte // nil value: deleted
 	root   []byte
+	plan   []write          // the writes in key order, as Root hashed them
 	leaves map[uint16][32]byte
 	nodes  map[int][32]byte // the tree nodes Root computed, by heap index
+}
+
+// write is one key of a delta with what Root computed for it once, for
+// Commit to reuse.
+type write struct {
+	key    string
+	value  []byte // nil: deleted
+	bucket uint16
+	hash   [32]byte // of value
 }
 
 // Begin starts a delta over the committed state.
@@ -361,54 +371,90 @@ func (d *Delta) Root() ([]byte, error) {
 	if d.root != nil {
 		return d.root, nil
 	}
-	byBucket := map[uint16][]string{}
+	keys := d.sortedKeys()
+	d.plan = make([]write, len(keys))
+	byBucket := map[uint16][]int{} // indexes into plan, in key order
 	var buckets []uint16
-	for _, k := range d.sortedKeys() {
-		b := bucketOf([]byte(k))
-		if _, ok := byBucket[b]; !ok {
-			buckets = append(buckets, b)
+	for i, k := range keys {
+		w := write{key: k, value: d.writes[k], bucket: bucketOf([]byte(k))}
+		if w.value != nil {
+			w.hash = sha256.Sum256(w.value)
 		}
-		byBucket[b] = append(byBucket[b], k)
+		d.plan[i] = w
+		if _, ok := byBucket[w.bucket]; !ok {
+			buckets = append(buckets, w.bucket)
+		}
+		byBucket[w.bucket] = append(byBucket[w.bucket], i)
 	}
 	slices.Sort(buckets)
-	d.leaves = make(map[uint16][32]byte, len(buckets))
-	// One iterator over the whole index, moved forward bucket by bucket:
-	// opening one per bucket cost more than reading the entries.
-	it, err := d.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsIndex}, UpperBound: []byte{nsIndex + 1}})
+	leaves, err := d.bucketLeaves(buckets, byBucket)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	for _, b := range buckets {
-		leaf, err := d.bucketLeaf(it, b, byBucket[b])
-		if err != nil {
-			return nil, err
-		}
-		d.leaves[b] = leaf
+	d.leaves = make(map[uint16][32]byte, len(buckets))
+	for i, b := range buckets {
+		d.leaves[b] = leaves[i]
 	}
 	d.root = d.rootWith(buckets)
 	return d.root, nil
 }
 
+// parallelLeaves is the number of dirty buckets above which Root hashes
+// them on two goroutines, each with its own index iterator.
+const parallelLeaves = 1024
+
+// bucketLeaves hashes each bucket of buckets (sorted) as it will be once d
+// is committed. Each half of a large set is read with one iterator moved
+// forward bucket by bucket: opening one per bucket cost more than reading
+// the entries.
+func (d *Delta) bucketLeaves(buckets []uint16, byBucket map[uint16][]int) ([][32]byte, error) {
+	leaves := make([][32]byte, len(buckets))
+	run := func(lo, hi int) error {
+		it, err := d.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsIndex}, UpperBound: []byte{nsIndex + 1}})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for i := lo; i < hi; i++ {
+			if leaves[i], err = d.bucketLeaf(it, buckets[i], byBucket[buckets[i]]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(buckets) < parallelLeaves {
+		return leaves, run(0, len(buckets))
+	}
+	half := len(buckets) / 2
+	errc := make(chan error, 1)
+	go func() { errc <- run(half, len(buckets)) }()
+	err := run(0, half)
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return leaves, err
+}
+
 // bucketLeaf hashes bucket b as it will be once d is committed: its
 // committed entries, read in order with it, merged with the delta's writes
-// to it (keys, sorted), streamed into the hash without copying either.
-func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, keys []string) ([32]byte, error) {
+// to it (plan indexes, in key order), streamed into the hash without
+// copying either.
+func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, writes []int) ([32]byte, error) {
 	lw := newLeafWriter()
 	lo := []byte{nsIndex, byte(b >> 8), byte(b)}
 	ok := it.SeekGE(lo) && bytes.HasPrefix(it.Key(), lo)
 	next := func() { ok = it.Next() && bytes.HasPrefix(it.Key(), lo) }
-	for _, k := range keys {
-		for ok && string(it.Key()[3:]) < k {
+	for _, i := range writes {
+		w := &d.plan[i]
+		for ok && string(it.Key()[3:]) < w.key {
 			lw.add(it.Key()[3:], it.Value())
 			next()
 		}
-		if ok && string(it.Key()[3:]) == k {
+		if ok && string(it.Key()[3:]) == w.key {
 			next() // replaced or deleted below
 		}
-		if v := d.writes[k]; v != nil {
-			h := sha256.Sum256(v)
-			lw.add([]byte(k), h[:])
+		if w.value != nil {
+			lw.add([]byte(w.key), w.hash[:])
 		}
 	}
 	for ok {
@@ -467,20 +513,21 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch := s.db.NewBatch()
+	size := 64 + 40*len(d.leaves)
+	for _, w := range d.plan {
+		size += 2*len(w.key) + len(w.value) + 64
+	}
+	batch := s.db.NewBatchWithSize(size)
 	defer batch.Close()
-	for _, k := range d.sortedKeys() {
-		v := d.writes[k]
-		ik := append([]byte{nsIndex, 0, 0}, k...)
-		binary.BigEndian.PutUint16(ik[1:3], bucketOf([]byte(k)))
-		if v == nil {
-			_ = batch.Delete(dataKey([]byte(k)), nil)
+	for _, w := range d.plan {
+		ik := append([]byte{nsIndex, byte(w.bucket >> 8), byte(w.bucket)}, w.key...)
+		if w.value == nil {
+			_ = batch.Delete(dataKey([]byte(w.key)), nil)
 			_ = batch.Delete(ik, nil)
 			continue
 		}
-		h := sha256.Sum256(v)
-		_ = batch.Set(dataKey([]byte(k)), v, nil)
-		_ = batch.Set(ik, h[:], nil)
+		_ = batch.Set(dataKey([]byte(w.key)), w.value, nil)
+		_ = batch.Set(ik, w.hash[:], nil)
 	}
 	for b, h := range d.leaves {
 		_ = batch.Set([]byte{nsLeaf, byte(b >> 8), byte(b)}, h[:], nil)

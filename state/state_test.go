@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -169,6 +170,36 @@ func TestRandomHistory(t *testing.T) {
 				block = append(block, op{[]byte(k), v})
 				model[k] = v
 			}
+		}
+		apply(t, s, block...)
+		if got, want := s.Root(), modelRoot(model); !bytes.Equal(got, want) {
+			t.Fatalf("height %d: Root %x, model %x", s.Height(), got, want)
+		}
+	}
+	if n, err := s.Check(); err != nil || n != len(model) {
+		t.Fatalf("Check = %d, %v; want %d", n, err, len(model))
+	}
+}
+
+// TestLargeBlocks: blocks that dirty more buckets than parallelLeaves are
+// hashed on two goroutines; the root must still be the model's, with
+// overwrites, deletions and new keys mixed in every block.
+func TestLargeBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	s := openMem(t)
+	model := map[string][]byte{}
+	for range 4 {
+		var block []op
+		for range 3 * parallelLeaves {
+			k := fmt.Sprintf("k/%d", r.IntN(8*parallelLeaves))
+			if _, ok := model[k]; ok && r.IntN(4) == 0 {
+				block = append(block, del(k))
+				delete(model, k)
+				continue
+			}
+			v := randomBytes(r, 1+r.IntN(16))
+			block = append(block, op{[]byte(k), v})
+			model[k] = v
 		}
 		apply(t, s, block...)
 		if got, want := s.Root(), modelRoot(model); !bytes.Equal(got, want) {
