@@ -286,7 +286,7 @@ type Delta struct {
 	parent *Delta            // nil: on top of the committed state
 	writes map[string][]byte // nil value: deleted
 	root   []byte
-	plan   []write          // the writes in key order, as Root hashed them
+	plan   []write // the writes in key order, as Root hashed them
 	leaves map[uint16][32]byte
 	nodes  map[int][32]byte // the tree nodes Root computed, by heap index
 }
