@@ -21,7 +21,6 @@ import (
 	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/client"
-	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/seal"
@@ -200,6 +199,8 @@ func generate(n int) ([]ident.Private, error) {
 }
 
 // setup registers organizations, members, patients and their consents.
+// Transactions are pipelined: many wait in the mempool together instead of
+// each waiting out its block before the next is sent.
 func (w *workload) setup(ctx context.Context) error {
 	o := w.o
 	var err error
@@ -210,109 +211,135 @@ func (w *workload) setup(ctx context.Context) error {
 	if w.members, err = generate(o.Authors * 2); err != nil {
 		return err
 	}
-	if w.patients, err = generate(o.Patients); err != nil {
-		return err
+	o.logf("setup: generating %d patient identities on %d cores", o.Patients, runtime.NumCPU())
+	if w.patients, err = generateParallel(o.Patients); err != nil {
+		return fmt.Errorf("patient identities: %w", err)
 	}
-	o.logf("setup: %d organizations, %d members, %d patients", nOrgs, len(w.members), o.Patients)
-	for i, org := range w.orgs { // one signer: in order
-		raw, err := w.signed(w.admin, tx.TypeOrgAdd, tx.OrgAdd{Public: org.Public().String(), Name: fmt.Sprintf("Hospital %d", i)})
-		if err != nil {
-			return err
-		}
-		if err := w.submit(ctx, i, raw); err != nil {
-			return fmt.Errorf("org add: %w", err)
-		}
-	}
-	err = parallel(nOrgs, nOrgs, func(oi int) error {
-		for m := oi; m < len(w.members); m += nOrgs {
-			raw, err := w.signed(w.orgs[oi], tx.TypeMemberAdd, tx.MemberAdd{Public: w.members[m].Public().String(), Role: "physician"})
-			if err != nil {
-				return err
-			}
-			if err := w.submit(ctx, oi, raw); err != nil {
-				return fmt.Errorf("member add: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := parallel(o.Patients, 64, w.registerPatient(ctx)); err != nil {
-		return err
-	}
-	o.logf("setup: consents")
+	// Who writes and who reads for each patient. Nothing else draws from
+	// w.rng before this, so a seed gives the workload it always gave.
 	w.author = make([]int, o.Patients)
 	w.reader = make([]int, o.Patients)
 	for p := range w.author {
 		w.author[p] = w.rng.IntN(o.Authors)
 		w.reader[p] = o.Authors + w.rng.IntN(o.Authors)
 	}
-	if err := parallel(o.Patients, 64, w.grant(ctx)); err != nil {
+	o.logf("setup: %d organizations, %d members, %d patients", nOrgs, len(w.members), o.Patients)
+	// One signer's transactions go to one node, back to back, in nonce order.
+	orgs := make([][]byte, nOrgs)
+	for i, org := range w.orgs {
+		if orgs[i], err = w.signed(w.admin, tx.TypeOrgAdd, tx.OrgAdd{Public: org.Public().String(), Name: fmt.Sprintf("Hospital %d", i)}); err != nil {
+			return err
+		}
+	}
+	if err := submitInOrder(ctx, w.nodes[0], orgs, func(i int) string { return fmt.Sprintf("org add %d", i) }); err != nil {
+		return err
+	}
+	if err := w.synced(ctx); err != nil { // each org's members go to its own node
+		return err
+	}
+	err = parallel(nOrgs, nOrgs, func(oi int) error {
+		var raws [][]byte
+		for m := oi; m < len(w.members); m += nOrgs {
+			raw, err := w.signed(w.orgs[oi], tx.TypeMemberAdd, tx.MemberAdd{Public: w.members[m].Public().String(), Role: "physician"})
+			if err != nil {
+				return err
+			}
+			raws = append(raws, raw)
+		}
+		return submitInOrder(ctx, w.nodes[oi%len(w.nodes)], raws, func(i int) string { return fmt.Sprintf("member add %d", oi+i*nOrgs) })
+	})
+	if err != nil {
+		return err
+	}
+	o.logf("setup: registering patients and granting consents (up to %d registrations and %d grants awaiting blocks)", addWindow, 2*grantWindow)
+	if err := w.pipelineSetup(ctx); err != nil {
 		return err
 	}
 	w.setupDu, err = du(w.homes[0])
 	return err
 }
 
-func (w *workload) registerPatient(ctx context.Context) func(int) error {
-	return func(p int) error {
-		k := w.patients[p]
-		eps, err := client.EpochPubs(k, consent.Categories, 0)
-		if err != nil {
-			return err
-		}
-		raw, err := w.signed(k, tx.TypePatientAdd, tx.PatientAdd{Public: k.Public().String(), Epochs: eps})
-		if err != nil {
-			return err
-		}
-		return w.submit(ctx, p, raw)
+// registerPatient derives patient p's epoch keys, signs its patient.add and
+// its two consent grants, and submits the patient.add. Once that commits,
+// the grants go to grant: they need the patient on the ledger.
+func (w *workload) registerPatient(ps *patientSetup, p int) error {
+	k := w.patients[p]
+	eps, keys, err := epochKeys(k)
+	if err != nil {
+		return fmt.Errorf("patient %d: %w", p, err)
 	}
+	raw, err := w.signed(k, tx.TypePatientAdd, tx.PatientAdd{Public: k.Public().String(), Epochs: eps})
+	if err != nil {
+		return fmt.Errorf("patient %d: %w", p, err)
+	}
+	g, err := w.consents(ps, p, keys) // signed after the patient.add: higher nonces
+	if err != nil {
+		return fmt.Errorf("patient %d: %w", p, err)
+	}
+	return ps.adds.submit(w.nodes[p%len(w.nodes)], raw, fmt.Sprintf("register patient %d", p), func() error {
+		ps.registered.add(1)
+		select {
+		case ps.ready <- g:
+			return nil
+		case <-ps.ctx.Done():
+			return context.Cause(ps.ctx)
+		}
+	})
 }
 
-// grant gives the patient's author write consent and its reader read
-// consent, wrapping the epoch keys for the reader.
-func (w *workload) grant(ctx context.Context) func(int) error {
-	return func(p int) error {
-		k := w.patients[p]
-		var keys []tx.KeyEnvelope
-		var blobs [][]byte
-		rd := w.members[w.reader[p]]
-		box, err := rd.Public().BoxKey()
-		if err != nil {
-			return err
+// grant submits the consents of registered patients as they arrive: it
+// stores the key envelopes of up to grantBatch patients in one blob write
+// per node, then puts each patient's write consent in the mempool, and its
+// read consent once that commits. Sent back to back, the two could reach
+// another validator's block out of nonce order, and the second would fail.
+func (w *workload) grant(ps *patientSetup) error {
+	for {
+		var batch []*grantWork
+		select {
+		case g, ok := <-ps.ready:
+			if !ok {
+				return nil
+			}
+			batch = append(batch, g)
+		case <-ps.ctx.Done():
+			return context.Cause(ps.ctx)
 		}
-		for _, cat := range benchCategories {
-			ek, err := seal.EpochKey(k, cat, 0)
-			if err != nil {
+	fill:
+		for len(batch) < grantBatch {
+			select {
+			case g, ok := <-ps.ready:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, g)
+			default:
+				break fill
+			}
+		}
+		blobs := make([][][]byte, len(w.nodes))
+		for _, g := range batch {
+			i := g.p % len(w.nodes)
+			blobs[i] = append(blobs[i], g.blobs...)
+		}
+		for i, b := range blobs {
+			if len(b) == 0 {
+				continue
+			}
+			if err := w.nodes[i].StoreBlobs(ps.ctx, b); err != nil {
+				return fmt.Errorf("store %d consent key envelopes on node %d: %w", len(b), i, err)
+			}
+		}
+		for _, g := range batch {
+			n := w.nodes[g.p%len(w.nodes)]
+			what := func(j int) string { return fmt.Sprintf("consent grant (%s) of patient %d", grantActions[j], g.p) }
+			read := func() error {
+				ps.granted.add(1)
+				return ps.reads.submit(n, g.raws[1], what(1), func() error { ps.granted.add(1); return nil })
+			}
+			if err := ps.grants.submit(n, g.raws[0], what(0), read); err != nil {
 				return err
 			}
-			env, err := seal.WrapEpochKey(box, ek, client.KeyContext(w.chain, k.ID(), cat, 0, rd.ID()))
-			if err != nil {
-				return err
-			}
-			blobs = append(blobs, env)
-			keys = append(keys, tx.KeyEnvelope{Category: cat, Epoch: 0, Holder: rd.ID(), Blob: blob.Hash(env)})
 		}
-		n := w.nodes[p%len(w.nodes)]
-		if err := n.StoreBlobs(ctx, blobs); err != nil {
-			return err
-		}
-		for _, g := range []struct {
-			who     ident.Private
-			actions []string
-			keys    []tx.KeyEnvelope
-		}{{w.members[w.author[p]], []string{"write"}, nil}, {rd, []string{"read"}, keys}} {
-			raw, err := w.signed(k, tx.TypeConsentGrant, tx.ConsentGrant{Grantee: g.who.ID(), Categories: benchCategories,
-				Purposes: []string{"treatment"}, Actions: g.actions, Keys: g.keys})
-			if err != nil {
-				return err
-			}
-			if err := w.submit(ctx, p, raw); err != nil {
-				return fmt.Errorf("consent grant: %w", err)
-			}
-		}
-		return nil
 	}
 }
 
@@ -329,49 +356,77 @@ func fhirLike(rng *rand.Rand, size int) []byte {
 }
 
 // seal encrypts every record as its author's client would. This is client
-// work, measured here but kept out of the write figures.
+// work, measured here but kept out of the write figures. Plaintexts are
+// made a chunk at a time, in the order the seed gives, and dropped once
+// sealed: a record keeps only what the writes send.
 func (w *workload) seal(ctx context.Context, rep *Report) error {
 	o := w.o
 	w.records = make([]record, o.Records)
-	plain := make([][]byte, o.Records)
-	for i := range w.records {
-		p := w.rng.IntN(o.Patients)
-		size := 1024 + w.rng.IntN(3*1024+1)
-		if o.BigEvery > 0 && i%o.BigEvery == o.BigEvery-1 {
-			size = 1 << 20
-		}
-		cat := benchCategories[w.rng.IntN(len(benchCategories))]
-		w.records[i] = record{author: w.author[p], patient: p, body: tx.RecordPut{Patient: w.patients[p].ID(), Category: cat, ContentType: "application/fhir+json"}}
-		plain[i] = fhirLike(w.rng, size)
+	ids := make([]string, o.Patients) // one string per patient, shared by its records
+	for p, k := range w.patients {
+		ids[p] = k.ID()
 	}
 	o.logf("sealing %d records (client side)", o.Records)
-	start := time.Now()
-	err := parallel(o.Records, runtime.NumCPU(), func(i int) error {
-		r := &w.records[i]
-		pk, err := seal.EpochKey(w.patients[r.patient], r.body.Category, 0)
+	plain := make([][]byte, sealChunk)
+	var took time.Duration // sealing alone, as SealPerS always measured
+	for lo := 0; lo < o.Records; lo += sealChunk {
+		hi := min(lo+sealChunk, o.Records)
+		for i := lo; i < hi; i++ {
+			p := w.rng.IntN(o.Patients)
+			size := 1024 + w.rng.IntN(3*1024+1)
+			if o.BigEvery > 0 && i%o.BigEvery == o.BigEvery-1 {
+				size = 1 << 20
+			}
+			cat := benchCategories[w.rng.IntN(len(benchCategories))]
+			w.records[i] = record{author: w.author[p], patient: p, body: tx.RecordPut{Patient: ids[p], Category: cat, ContentType: "application/fhir+json"}}
+			plain[i-lo] = fhirLike(w.rng, size)
+		}
+		start := time.Now()
+		err := parallel(hi-lo, runtime.NumCPU(), func(j int) error {
+			i := lo + j
+			r := &w.records[i]
+			pk, err := seal.EpochKey(w.patients[r.patient], r.body.Category, 0)
+			if err != nil {
+				return fmt.Errorf("record %d: epoch key: %w", i, err)
+			}
+			aad := client.RecordAAD(w.chain, r.body.Patient, r.body.Category, 0)
+			s, err := seal.SealRecord(plain[j], aad, pk.PublicKey())
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			self, err := seal.WrapForSelf(w.members[r.author], s.DEK, aad)
+			if err != nil {
+				return fmt.Errorf("record %d: wrap for its author: %w", i, err)
+			}
+			r.blobs = [][]byte{s.Ciphertext, s.EpochEnvelope, self}
+			r.body.Size = int64(len(plain[j]))
+			r.body.Ciphertext = hex.EncodeToString(s.CiphertextHash[:])
+			r.body.Commitment = hex.EncodeToString(s.Commitment[:])
+			r.body.EpochEnv = blob.Hash(s.EpochEnvelope)
+			r.body.SelfEnv = blob.Hash(self)
+			r.id = client.RecordID(r.body.Ciphertext)
+			plain[j] = nil
+			return nil
+		})
+		took += time.Since(start)
 		if err != nil {
 			return err
 		}
-		aad := client.RecordAAD(w.chain, r.body.Patient, r.body.Category, 0)
-		s, err := seal.SealRecord(plain[i], aad, pk.PublicKey())
-		if err != nil {
+		pack(w.records[lo:hi])
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		self, err := seal.WrapForSelf(w.members[r.author], s.DEK, aad)
-		if err != nil {
-			return err
+		if prev := lo * 10 / o.Records; prev != hi*10/o.Records {
+			o.logf("sealed %d/%d records (%d%%)", hi, o.Records, hi*100/o.Records)
 		}
-		r.blobs = [][]byte{s.Ciphertext, s.EpochEnvelope, self}
-		r.body.Size = int64(len(plain[i]))
-		r.body.Ciphertext = hex.EncodeToString(s.CiphertextHash[:])
-		r.body.Commitment = hex.EncodeToString(s.Commitment[:])
-		r.body.EpochEnv = blob.Hash(s.EpochEnvelope)
-		r.body.SelfEnv = blob.Hash(self)
-		r.id = client.RecordID(r.body.Ciphertext)
-		return nil
-	})
-	rep.SealPerS = float64(o.Records) / time.Since(start).Seconds()
-	return err
+	}
+	rep.SealPerS = float64(o.Records) / took.Seconds()
+	// Only setup and seal use the patients' HPKE keys, 8.5 KB each: drop
+	// them for the rest of the run. Their signing keys and IDs remain.
+	for p := range w.patients {
+		w.patients[p].Box = nil
+	}
+	return nil
 }
 
 // writes has every author submit its records concurrently.
