@@ -98,8 +98,8 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 	// The same pipelined submission as medchain's writes: each submitter
 	// puts all its transactions in the mempool, then waits for each commit.
 	// At most as many transactions in flight per submitter as medchain's
-	// authors have records in flight (2 batches).
-	inflight := 2 * max(1, o.Batch)
+	// authors have records in flight (Depth batches).
+	inflight := max(1, o.Depth) * max(1, o.Batch)
 	err = parallel(o.Authors, o.Authors, func(a int) error {
 		var waits []chan struct{}
 		wait := func(done chan struct{}) error {

@@ -27,6 +27,7 @@ type Options struct {
 	Authors    int           // concurrent authors (members with write consent)
 	Readers    int           // concurrent readers
 	Batch      int           // records per transaction (1: one record.put each)
+	Depth      int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
 	BigEvery   int           // every BigEvery-th record is 1 MiB (0: none)
 	Seed       uint64        // workload seed
 	Validators int           // 1, or 4 for a network on 127.0.0.1
@@ -42,7 +43,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
 }
 
 // Report holds the figures. Rates are per second of wall time.

@@ -141,19 +141,6 @@ func (w *workload) signed(key ident.Private, typ tx.Type, body any) ([]byte, err
 	return t.Encode()
 }
 
-// submit sends a transaction through node i's mempool and waits for its
-// block, as the API does.
-func (w *workload) submit(ctx context.Context, i int, raw []byte) error {
-	res, err := w.nodes[i%len(w.nodes)].Submit(ctx, raw)
-	if err != nil {
-		return err
-	}
-	if res.Code != 0 {
-		return fmt.Errorf("transaction rejected (code %d): %s", res.Code, res.Log)
-	}
-	return nil
-}
-
 // parallel runs f(i) for i in [0,n) on up to k goroutines.
 func parallel(n, k int, f func(i int) error) error {
 	var (
@@ -449,7 +436,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	start := time.Now()
 	batch := max(1, o.Batch)
 	rep.Batch = batch
-	const depth = 2
+	depth := max(1, o.Depth)
 	err = parallel(o.Authors, o.Authors, func(a int) error {
 		type inflight struct {
 			chunk []int
@@ -573,15 +560,18 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		var out struct {
-			Ciphertext []byte `json:"ciphertext"`
-			Error      string `json:"error"`
-			Log        string `json:"log"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&out)
+		// The whole answer is read; decoding it (base64 and JSON) is the
+		// reader's work, like decryption, and is done only to report a
+		// failure.
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		lat[i] = time.Since(t0)
-		if err != nil || resp.StatusCode != http.StatusOK {
+		if err != nil {
+			return fmt.Errorf("read %s: %w", id, err)
+		}
+		if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte(`{"record":{"id":"`+id+`"`)) {
+			var out struct{ Error, Log string }
+			_ = json.Unmarshal(body, &out)
 			return fmt.Errorf("read %s: HTTP %d %s%s", id, resp.StatusCode, out.Error, out.Log)
 		}
 		return nil

@@ -21,6 +21,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	readers := fs.Int("readers", q.Readers, "concurrent readers")
 	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
 	batch := fs.Int("batch", q.Batch, "records per transaction (1: one record.put each)")
+	depth := fs.Int("depth", q.Depth, "transactions each author keeps in flight (the baseline keeps depth*batch)")
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
@@ -35,7 +36,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 			o.Records, o.Reads, o.Patients = *records, *reads, *patients
 			o.BigEvery = max(q.BigEvery, *records/4)
 		}
-		o.Batch, o.BlockTime = *batch, *blockTime
+		o.Batch, o.Depth, o.BlockTime = *batch, *depth, *blockTime
 		o.Authors, o.Readers, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			stop, err := profile(&o, *cpuprofile, *profPhase)
