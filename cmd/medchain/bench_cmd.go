@@ -31,6 +31,14 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
+		switch {
+		case *validators != 1 && *validators != 4:
+			return usagef("--validators %d: use 1 or 4", *validators)
+		case *profPhase != "all" && *profPhase != "writes" && *profPhase != "reads":
+			return usagef("--profile-phase %q: use all, writes or reads", *profPhase)
+		case *records < 1 || *patients < 1 || *authors < 1 || *readers < 1 || *batch < 1 || *depth < 1 || *reads < 0:
+			return usagef("--records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative")
+		}
 		o := q
 		if !*quick {
 			o.Records, o.Reads, o.Patients = *records, *reads, *patients
@@ -54,11 +62,9 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 }
 
 // profile starts a CPU profile into file covering the whole run (phase
-// "all") or one timed phase of it; stop ends it and closes the file.
+// "all") or one timed phase of it ("writes", "reads"); stop ends it and
+// closes the file.
 func profile(o *bench.Options, file, phase string) (stop func(), err error) {
-	if phase != "all" && phase != "writes" && phase != "reads" {
-		return nil, fmt.Errorf("--profile-phase %q: use all, writes or reads", phase)
-	}
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBench runs `medchain bench` on a small workload, end to end: one
+// JSON object with every figure issue 4 names, each a positive number, and
+// bad flag values refused as usage errors before anything starts.
+func TestBench(t *testing.T) {
+	e := newEnv(t)
+	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
+	m := e.json("bench", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
+		"--readers", "4", "--batch", "64", "--base-port", strconv.Itoa(base))
+	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
+		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
+		"ed25519_verify_per_s", "authorize_p50_us", "block_interval_ms"} {
+		if v, ok := m[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, m[k])
+		}
+	}
+	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) {
+		t.Errorf("records, reads, batch = %v, %v, %v; want 512, 100, 64", m["records"], m["reads"], m["batch"])
+	}
+
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	for _, tc := range []struct {
+		args []string
+		say  string
+	}{
+		{[]string{"--validators", "3"}, "--validators"},
+		{[]string{"--cpuprofile", prof, "--profile-phase", "setup"}, "--profile-phase"},
+		{[]string{"--depth", "0"}, "--depth"},
+		{[]string{"--reads", "-1"}, "--reads"},
+	} {
+		r := e.fail(exitUsage, append([]string{"bench"}, tc.args...)...)
+		if !strings.Contains(r.stderr, tc.say) {
+			t.Errorf("bench %v: error does not name %s\n%s", tc.args, tc.say, r)
+		}
+	}
+}
