@@ -41,7 +41,7 @@ func Open(dir string) (*Store, error) { return open(dir, false) }
 func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 
 func open(dir string, readOnly bool) (*Store, error) {
-	cache := pebble.NewCache(64 << 20)
+	cache := pebble.NewCache(256 << 20)
 	defer cache.Unref()
 	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache,
 		// Blobs are written once and never change: large memtables and

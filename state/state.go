@@ -70,7 +70,7 @@ func Open(dir string) (*Store, error) { return open(dir, false) }
 func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 
 func open(dir string, readOnly bool) (*Store, error) {
-	cache := pebble.NewCache(256 << 20)
+	cache := pebble.NewCache(1 << 30)
 	defer cache.Unref()
 	opts := &pebble.Options{Logger: quietLogger{}, ReadOnly: readOnly, Cache: cache,
 		// Keys are hashes and IDs, spread over the whole key space, so
