@@ -66,6 +66,20 @@ type AccessEvent struct {
 }
 
 func recordKey(id string) []byte { return []byte("record/" + id) }
+func patientRecordKey(p, id string) []byte {
+	return []byte("precord/" + p + "/" + id)
+}
+func consentKey(id string) []byte           { return []byte("consent/" + id) }
+func patientConsentKey(p, id string) []byte { return []byte("pconsent/" + p + "/" + id) }
+func granteeConsentKey(g, id string) []byte { return []byte("gconsent/" + g + "/" + id) }
+func epochKey(p, cat string) []byte         { return []byte("epoch/" + p + "/" + cat) }
+func epochNumKey(p, cat string) []byte      { return []byte("epochnum/" + p + "/" + cat) }
+func keyEnvKey(p, cat string, epoch uint64, holder string) []byte {
+	return fmt.Appendf(nil, "keyenv/%s/%s/%020d/%s", p, cat, epoch, holder)
+}
+func accessKey(p string, height int64, hash string) []byte {
+	return fmt.Appendf(nil, "access/%s/%020d/%s", p, height, hash)
+}
 
 // record reads record id through r. A committed record never changes, so
 // once read from committed state it is kept decoded; a record written by the
@@ -85,20 +99,6 @@ func (a *App) record(r reader, id string) (Record, error) {
 	}
 	err = getJSON(r, recordKey(id), &rec)
 	return rec, err
-}
-func patientRecordKey(p, id string) []byte {
-	return []byte("precord/" + p + "/" + id)
-}
-func consentKey(id string) []byte           { return []byte("consent/" + id) }
-func patientConsentKey(p, id string) []byte { return []byte("pconsent/" + p + "/" + id) }
-func granteeConsentKey(g, id string) []byte { return []byte("gconsent/" + g + "/" + id) }
-func epochKey(p, cat string) []byte         { return []byte("epoch/" + p + "/" + cat) }
-func epochNumKey(p, cat string) []byte      { return []byte("epochnum/" + p + "/" + cat) }
-func keyEnvKey(p, cat string, epoch uint64, holder string) []byte {
-	return fmt.Appendf(nil, "keyenv/%s/%s/%020d/%s", p, cat, epoch, holder)
-}
-func accessKey(p string, height int64, hash string) []byte {
-	return fmt.Appendf(nil, "access/%s/%020d/%s", p, height, hash)
 }
 
 func getJSON(r reader, key []byte, v any) error {
