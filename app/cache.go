@@ -8,10 +8,11 @@ import (
 )
 
 // cache keeps decoded ledger entries that every transaction and read would
-// otherwise decode again. It holds only committed state: actors, which never
-// change once registered, and each patient's consents, dropped at every
-// commit that touches them. A block in progress reads around it for the
-// patients it changes. The cache changes speed, never a decision.
+// otherwise decode again. It holds only committed state: actors and records,
+// which never change once committed, and each patient's consents and key
+// epoch numbers, dropped at every commit that touches the patient. A block
+// in progress reads around it for the patients it changes. The cache
+// changes speed, never a decision.
 //
 // A reader takes the generation before it reads committed state and offers
 // what it read with it: a commit that forgot the patient in between bumped
