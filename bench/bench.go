@@ -10,6 +10,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,6 +76,9 @@ type Report struct {
 	DurationS         float64 `json:"duration_s"`
 }
 
+// ErrOptions reports options Run refuses before it starts anything.
+var ErrOptions = errors.New("bad bench options")
+
 // Run runs the whole benchmark.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
@@ -82,10 +86,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Progress = io.Discard
 	}
 	if o.Validators != 1 && o.Validators != 4 {
-		return nil, fmt.Errorf("--validators %d: use 1 or 4", o.Validators)
+		return nil, fmt.Errorf("%w: --validators %d: use 1 or 4", ErrOptions, o.Validators)
 	}
-	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 {
-		return nil, fmt.Errorf("records, patients, authors and readers must be positive")
+	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 || o.Batch < 1 || o.Depth < 1 || o.Reads < 0 {
+		return nil, fmt.Errorf("%w: --records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative", ErrOptions)
 	}
 	dir := o.Dir
 	if dir == "" {

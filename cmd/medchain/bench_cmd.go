@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -31,13 +32,8 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		switch {
-		case *validators != 1 && *validators != 4:
-			return usagef("--validators %d: use 1 or 4", *validators)
-		case *profPhase != "all" && *profPhase != "writes" && *profPhase != "reads":
+		if *profPhase != "all" && *profPhase != "writes" && *profPhase != "reads" {
 			return usagef("--profile-phase %q: use all, writes or reads", *profPhase)
-		case *records < 1 || *patients < 1 || *authors < 1 || *readers < 1 || *batch < 1 || *depth < 1 || *reads < 0:
-			return usagef("--records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative")
 		}
 		o := q
 		if !*quick {
@@ -54,6 +50,9 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 			defer stop()
 		}
 		rep, err := bench.Run(ctx, o)
+		if errors.Is(err, bench.ErrOptions) {
+			return usagef("%s", strings.TrimPrefix(err.Error(), bench.ErrOptions.Error()+": "))
+		}
 		if err != nil {
 			return err
 		}
