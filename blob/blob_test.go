@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -88,4 +89,45 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatal("re-encoding a decoded batch changed it")
 		}
 	})
+}
+
+// TestHasBeyondRecent checks that Has answers from the database for names
+// no longer remembered: after two generations of newer names, and after a
+// reopen; and that it never claims a name that was not stored.
+func TestHasBeyondRecent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Put([]byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Push first out of both generations without writing 128Ki blobs.
+	var filler []string
+	for i := range 2*recentMax + 1 {
+		filler = append(filler, fmt.Sprintf("%064x", i))
+	}
+	s.recent.add(filler)
+	if s.recent.has(first) {
+		t.Fatal("first still remembered after two full generations")
+	}
+	if !s.Has(first) {
+		t.Error("Has(first) = false once forgotten by recent")
+	}
+	if s.Has(Hash([]byte("never stored"))) {
+		t.Error("Has(never stored) = true")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Has(first) {
+		t.Error("Has(first) = false after reopen")
+	}
 }

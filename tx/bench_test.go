@@ -32,3 +32,28 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeBatch decodes a record batch of 256 records, the bench's
+// batch: through Decode (the one-pass canonical reader) and through the
+// strict reflective decoder it steps aside for. b.N counts batches.
+func BenchmarkDecodeBatch(b *testing.B) {
+	recs := make([]RecordPut, 256)
+	for i := range recs {
+		recs[i] = recordPut("mc1" + hex64('f')[:40])
+	}
+	raw := encode(b, signed(b, testKey(b, "admin"), TypeRecordBatch, 1, RecordBatch{Records: recs}))
+	for _, c := range []struct {
+		name   string
+		decode func([]byte) (*Tx, any, error)
+	}{{"Decode", Decode}, {"strict", decodeStrict}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := c.decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

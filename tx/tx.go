@@ -182,6 +182,18 @@ func Decode(raw []byte) (*Tx, any, error) {
 	if len(raw) > MaxBatchSize {
 		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), MaxBatchSize)
 	}
+	if t, body, ok := decodeCanonical(raw); ok {
+		if err := t.checkDecoded(len(raw)); err != nil {
+			return nil, nil, err
+		}
+		return t, body, nil
+	}
+	return decodeStrict(raw)
+}
+
+// decodeStrict is Decode for any input: the reflective decoder, which
+// says what is wrong.
+func decodeStrict(raw []byte) (*Tx, any, error) {
 	var t Tx
 	if err := strictUnmarshal(raw, &t); err != nil {
 		if len(raw) > MaxSize {
@@ -189,14 +201,8 @@ func Decode(raw []byte) (*Tx, any, error) {
 		}
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if limit := t.Type.maxSize(); len(raw) > limit {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d for %s", ErrTooLarge, len(raw), limit, t.Type)
-	}
-	if !ident.ValidID(t.Signer) {
-		return nil, nil, fmt.Errorf("%w: signer %q is not an actor ID", ErrMalformed, t.Signer)
-	}
-	if len(t.Sig) != ed25519.SignatureSize {
-		return nil, nil, fmt.Errorf("%w: signature missing or not %d bytes", ErrMalformed, ed25519.SignatureSize)
+	if err := t.checkDecoded(len(raw)); err != nil {
+		return nil, nil, err
 	}
 	body, err := newBody(t.Type)
 	if err != nil {
@@ -217,6 +223,21 @@ func Decode(raw []byte) (*Tx, any, error) {
 		return nil, nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
 	}
 	return &t, body, nil
+}
+
+// checkDecoded checks what the envelope's JSON cannot say: the size limit
+// of its kind, the signer's form and the signature's length.
+func (t *Tx) checkDecoded(size int) error {
+	if limit := t.Type.maxSize(); size > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d for %s", ErrTooLarge, size, limit, t.Type)
+	}
+	if !ident.ValidID(t.Signer) {
+		return fmt.Errorf("%w: signer %q is not an actor ID", ErrMalformed, t.Signer)
+	}
+	if len(t.Sig) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: signature missing or not %d bytes", ErrMalformed, ed25519.SignatureSize)
+	}
+	return nil
 }
 
 // encodeUnsigned returns the canonical encoding without the signature,
