@@ -23,11 +23,13 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
 	"slices"
 	"sync"
 
@@ -519,17 +521,33 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	}
 	batch := s.db.NewBatchWithSize(size)
 	defer batch.Close()
-	for _, w := range d.plan {
-		ik := append([]byte{nsIndex, byte(w.bucket >> 8), byte(w.bucket)}, w.key...)
+	// The batch is written in key order, each namespace in turn: the
+	// memtable then inserts every key from near the previous one instead of
+	// searching from the top (a third of a block's commit, interleaved).
+	for _, w := range d.plan { // key order
 		if w.value == nil {
 			_ = batch.Delete(dataKey([]byte(w.key)), nil)
-			_ = batch.Delete(ik, nil)
-			continue
+		} else {
+			_ = batch.Set(dataKey([]byte(w.key)), w.value, nil)
 		}
-		_ = batch.Set(dataKey([]byte(w.key)), w.value, nil)
-		_ = batch.Set(ik, w.hash[:], nil)
 	}
-	for b, h := range d.leaves {
+	byIndex := make([]int, len(d.plan))
+	for i := range byIndex {
+		byIndex[i] = i
+	}
+	slices.SortStableFunc(byIndex, func(i, j int) int { return cmp.Compare(d.plan[i].bucket, d.plan[j].bucket) })
+	for _, i := range byIndex { // bucket, then key order
+		w := &d.plan[i]
+		ik := append([]byte{nsIndex, byte(w.bucket >> 8), byte(w.bucket)}, w.key...)
+		if w.value == nil {
+			_ = batch.Delete(ik, nil)
+		} else {
+			_ = batch.Set(ik, w.hash[:], nil)
+		}
+	}
+	buckets := slices.Sorted(maps.Keys(d.leaves))
+	for _, b := range buckets {
+		h := d.leaves[b]
 		_ = batch.Set([]byte{nsLeaf, byte(b >> 8), byte(b)}, h[:], nil)
 	}
 	var hb [8]byte
