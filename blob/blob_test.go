@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -129,5 +130,30 @@ func TestHasBeyondRecent(t *testing.T) {
 	defer s.Close()
 	if !s.Has(first) {
 		t.Error("Has(first) = false after reopen")
+	}
+}
+
+func TestValidName(t *testing.T) {
+	good := Hash([]byte("x"))
+	for _, c := range []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"hash", good, true},
+		{"all digits", strings.Repeat("0123456789", 6) + "0123", true},
+		{"all letters", strings.Repeat("abcdef", 10) + "abcd", true},
+		{"upper case", strings.ToUpper(good), false},
+		{"one g", good[:63] + "g", false},
+		{"one slash", "/" + good[1:], false},
+		{"nul byte", good[:10] + "\x00" + good[11:], false},
+		{"high byte", good[:10] + "\xb0" + good[11:], false},
+		{"short", good[:63], false},
+		{"long", good + "0", false},
+		{"empty", "", false},
+	} {
+		if got := ValidName(c.in); got != c.want {
+			t.Errorf("%s: ValidName = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
