@@ -50,6 +50,7 @@ type App struct {
 	programs programs
 	cache    cache
 	verified verifiedCache
+	keys     keyCache
 	// touched are the patients whose consents the block in progress
 	// changes: their cached consents are stale for it and after it.
 	touched map[string]bool

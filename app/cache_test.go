@@ -1,6 +1,9 @@
 package app
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"testing"
 
 	"github.com/medchain/medchain/consent"
@@ -33,5 +36,36 @@ func TestCacheDropsValuesReadBeforeAForget(t *testing.T) {
 	c.forget(map[string]bool{"p": true})
 	if _, ok := c.epoch("p/laboratory"); ok {
 		t.Error("forget kept p's epoch")
+	}
+}
+
+// TestKeyCache checks that only keys that parse are remembered, that a
+// remembered key answers without parsing, and that the set stays bounded.
+func TestKeyCache(t *testing.T) {
+	var c keyCache
+	good := newKey(t).Public().Box
+	if !c.valid(good) || len(c.ok) != 1 {
+		t.Fatalf("valid(good) remembered %d keys, want 1", len(c.ok))
+	}
+	bad := bytes.Repeat([]byte{0xff}, len(good))
+	for _, k := range [][]byte{bad, good[:100], nil} {
+		if c.valid(k) {
+			t.Errorf("valid(%d bytes of garbage) = true", len(k))
+		}
+	}
+	if len(c.ok) != 1 {
+		t.Errorf("garbage remembered: %d keys", len(c.ok))
+	}
+	// A remembered hash is trusted as it stands: planting the hash of
+	// garbage shows the answer came from the set, not from a parse.
+	c.ok[sha256.Sum256(bad)] = struct{}{}
+	if !c.valid(bad) {
+		t.Error("valid ignored the remembered set")
+	}
+	for i := range uint32(maxKeys) {
+		c.ok[sha256.Sum256(binary.BigEndian.AppendUint32(nil, i))] = struct{}{}
+	}
+	if !c.valid(newKey(t).Public().Box) || len(c.ok) != 1 {
+		t.Errorf("a full set was not started afresh: %d keys", len(c.ok))
 	}
 }

@@ -117,7 +117,7 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 	if c.Revoked {
 		return fmt.Errorf("%w: consent %s was revoked at height %d", ErrExists, b.Consent, c.RevokedHeight)
 	}
-	if err := checkEpochs(b.Epochs); err != nil {
+	if err := a.checkEpochs(b.Epochs); err != nil {
 		return err
 	}
 	for _, ep := range b.Epochs {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -167,6 +168,34 @@ func TestIdentityAuthorization(t *testing.T) {
 				return w.sign(w.admin, tx.TypeOrgAdd, orgAdd(fresh, strings.Repeat("a", tx.MaxSize)))
 			},
 			want: CodeTooLarge,
+		},
+		{
+			name: "patient with a malformed epoch key",
+			build: func(w *world) []byte {
+				b := patientAdd(fresh)
+				b.Epochs[3].Key = b.Epochs[3].Key[:100]
+				return w.sign(fresh, tx.TypePatientAdd, b)
+			},
+			want: CodeInvalid,
+		},
+		{
+			name: "patient with an epoch key that is not ML-KEM",
+			build: func(w *world) []byte {
+				b := patientAdd(fresh)
+				// Right length, but coefficients of 0xfff exceed the modulus.
+				b.Epochs[5].Key = bytes.Repeat([]byte{0xff}, len(b.Epochs[5].Key))
+				return w.sign(fresh, tx.TypePatientAdd, b)
+			},
+			want: CodeInvalid,
+		},
+		{
+			name: "patient missing a category's epoch key",
+			build: func(w *world) []byte {
+				b := patientAdd(fresh)
+				b.Epochs = b.Epochs[1:]
+				return w.sign(fresh, tx.TypePatientAdd, b)
+			},
+			want: CodeInvalid,
 		},
 		{
 			name:  "role not in the list",

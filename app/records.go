@@ -9,7 +9,6 @@ import (
 
 	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/consent"
-	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/state"
 	"github.com/medchain/medchain/tx"
 )
@@ -132,7 +131,7 @@ func validHash(s string) bool { return blob.ValidName(s) }
 
 // checkEpochs validates a set of epoch public keys: known categories, each
 // once, each a valid HPKE key.
-func checkEpochs(eps []tx.EpochPub) error {
+func (a *App) checkEpochs(eps []tx.EpochPub) error {
 	seen := map[string]bool{}
 	for _, e := range eps {
 		if !consent.ValidCategory(e.Category) {
@@ -142,7 +141,7 @@ func checkEpochs(eps []tx.EpochPub) error {
 			return fmt.Errorf("%w: two epoch keys for %s", ErrInvalid, e.Category)
 		}
 		seen[e.Category] = true
-		if _, err := ident.KEM().NewPublicKey(e.Key); err != nil {
+		if !a.keys.valid(e.Key) {
 			return fmt.Errorf("%w: epoch key for %s is not an ML-KEM-768+X25519 public key", ErrInvalid, e.Category)
 		}
 	}
@@ -153,7 +152,7 @@ func (a *App) patientEpochs(e env, p string, eps []tx.EpochPub) error {
 	if len(eps) != len(consent.Categories) {
 		return fmt.Errorf("%w: a patient publishes an epoch key for each of the %d categories", ErrInvalid, len(consent.Categories))
 	}
-	if err := checkEpochs(eps); err != nil {
+	if err := a.checkEpochs(eps); err != nil {
 		return err
 	}
 	for _, ep := range eps {
