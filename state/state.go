@@ -523,7 +523,8 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	defer batch.Close()
 	// The batch is written in key order, each namespace in turn: the
 	// memtable then inserts every key from near the previous one instead of
-	// searching from the top (a third of a block's commit, interleaved).
+	// searching from the top (BenchmarkCommitRecords: ~10% less per record
+	// than data and index keys interleaved).
 	for _, w := range d.plan { // key order
 		if w.value == nil {
 			_ = batch.Delete(dataKey([]byte(w.key)), nil)
