@@ -21,6 +21,7 @@ func (w *workload) authorizations(rep *Report) error {
 	a := w.nodes[0].App()
 	lat := make([]time.Duration, 0, n)
 	step := len(w.written) / n
+	defer w.o.phase("decisions")()
 	for k := 0; k < n; k++ {
 		r := w.records[w.written[k*step]]
 		reader := w.members[w.reader[r.patient]].ID()

@@ -36,9 +36,9 @@ type Options struct {
 	BlockTime  time.Duration // the nodes' block time (0: the default), baseline's too
 	Dir        string        // scratch directory (default: a temp dir, removed after)
 	Progress   io.Writer
-	// Phase, when set, is called as each timed phase ("writes", "reads")
-	// starts; the function it returns is called as the phase ends. The
-	// command uses it to profile one phase alone.
+	// Phase, when set, is called as each timed phase ("writes",
+	// "decisions", "reads") starts; the function it returns is called as
+	// the phase ends. The command uses it to profile one phase alone.
 	Phase func(name string) (end func())
 }
 

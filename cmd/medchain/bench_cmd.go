@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 
 	"github.com/medchain/medchain/bench"
@@ -27,13 +28,13 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
-	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes or reads")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions or reads")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		if *profPhase != "all" && *profPhase != "writes" && *profPhase != "reads" {
-			return usagef("--profile-phase %q: use all, writes or reads", *profPhase)
+		if !slices.Contains([]string{"all", "writes", "decisions", "reads"}, *profPhase) {
+			return usagef("--profile-phase %q: use all, writes, decisions or reads", *profPhase)
 		}
 		o := q
 		if !*quick {
@@ -61,7 +62,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 }
 
 // profile starts a CPU profile into file covering the whole run (phase
-// "all") or one timed phase of it ("writes", "reads"); stop ends it and
+// "all") or one timed phase of it ("writes", "decisions", "reads"); stop ends it and
 // closes the file.
 func profile(o *bench.Options, file, phase string) (stop func(), err error) {
 	f, err := os.Create(file)
