@@ -51,6 +51,9 @@ type App struct {
 	cache    cache
 	verified verifiedCache
 	keys     keyCache
+	// prefetchMode is prefetchAuto but in tests that compare blocks
+	// executed with and without the prefetcher.
+	prefetchMode int
 	// touched are the patients whose consents the block in progress
 	// changes: their cached consents are stale for it and after it.
 	touched map[string]bool
@@ -180,7 +183,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.results = a.results[:0]
 	a.newBlobs = nil
 	a.touched = map[string]bool{}
+	pf := a.startPrefetch(req.Txs, req.Height, e.time)
+	defer pf.finish()
 	for i, raw := range req.Txs {
+		e.pre = pf.take(i)
 		_, err := a.execute(e, raw, 0)
 		r := &abci.ExecTxResult{Code: codeOf(err)}
 		if err != nil {

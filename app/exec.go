@@ -18,8 +18,9 @@ type env struct {
 	w      *state.Delta // the transaction's own writes once execute starts
 	hash   string       // of the transaction being executed
 	height int64
-	time   int64 // block time, unix nanoseconds
-	final  bool  // in FinalizeBlock, not CheckTx
+	time   int64      // block time, unix nanoseconds
+	final  bool       // in FinalizeBlock, not CheckTx
+	pre    txPrefetch // FinalizeBlock: what was prefetched for this transaction
 }
 
 // execute checks and applies one raw transaction. Every check runs here, in

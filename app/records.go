@@ -296,7 +296,8 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 		return nil
 	}
 	id := "r" + b.Ciphertext[:32]
-	if _, err := e.w.Get(recordKey(id)); err == nil {
+	pre, prefetched := e.pre[id]
+	if recordExists(e.w, id, pre, prefetched) {
 		return fmt.Errorf("%w: record %s", ErrExists, id)
 	}
 	if !e.final {
@@ -304,14 +305,35 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 		// away. (A batch naming one record twice fails in FinalizeBlock.)
 		return nil
 	}
-	rec := Record{ID: id, Patient: b.Patient, Author: t.Signer, Category: b.Category, ContentType: b.ContentType,
-		Size: b.Size, Epoch: b.Epoch, Ciphertext: b.Ciphertext, Commitment: b.Commitment,
-		EpochEnv: b.EpochEnv, SelfEnv: b.SelfEnv, Height: e.height, Time: e.time}
+	rec := newRecord(t.Signer, b, e.height, e.time)
 	e.w.Set(patientRecordKey(b.Patient, id), nil)
-	if e.final {
-		a.newBlobs = append(a.newBlobs, rec.Blobs()...)
+	a.newBlobs = append(a.newBlobs, rec.Blobs()...)
+	if prefetched {
+		e.w.Set(recordKey(id), pre.value)
+		return nil
 	}
 	return putJSON(e.w, recordKey(id), rec)
+}
+
+// newRecord is the record that author's b becomes in a block.
+func newRecord(author string, b *tx.RecordPut, height, time int64) Record {
+	return Record{ID: "r" + b.Ciphertext[:32], Patient: b.Patient, Author: author, Category: b.Category,
+		ContentType: b.ContentType, Size: b.Size, Epoch: b.Epoch, Ciphertext: b.Ciphertext,
+		Commitment: b.Commitment, EpochEnv: b.EpochEnv, SelfEnv: b.SelfEnv, Height: height, Time: time}
+}
+
+// recordExists reports whether record id is committed or written earlier
+// in the block. pre, if prefetched, answers for the committed state.
+func recordExists(w *state.Delta, id string, pre recordPrefetch, prefetched bool) bool {
+	key := recordKey(id)
+	if prefetched {
+		if v, written := w.Pending(key); written {
+			return v != nil
+		}
+		return pre.committed
+	}
+	_, err := w.Get(key)
+	return err == nil
 }
 
 func checkRecord(b *tx.RecordPut) error {

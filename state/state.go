@@ -342,6 +342,18 @@ func (d *Delta) Get(key []byte) ([]byte, error) {
 	return d.below().Get(key)
 }
 
+// Pending reports what d and the deltas under it have written to key,
+// without reading the committed state: written is false if none of them
+// touched it, and value is nil if the last of them deleted it.
+func (d *Delta) Pending(key []byte) (value []byte, written bool) {
+	for x := d; x != nil; x = x.parent {
+		if v, ok := x.writes[string(key)]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
 // Set writes key. value must not be nil.
 func (d *Delta) Set(key, value []byte) {
 	if value == nil {
