@@ -104,18 +104,28 @@ func (a *App) prefetchTx(raw []byte, height, time int64) *txPrefetch {
 		return nil
 	}
 	pre := make(txPrefetch, len(recs))
+	var twice []string
 	for i := range recs {
 		b := &recs[i]
 		if checkRecord(b) != nil {
 			continue // putRecord refuses it before it would ask
 		}
 		rec := newRecord(v.t.Signer, b, height, time)
+		if _, ok := pre[rec.ID]; ok {
+			// Two records with one ID: the batch fails, but a value
+			// prefetched by ID would belong to only one of them.
+			twice = append(twice, rec.ID)
+			continue
+		}
 		value, err := json.Marshal(rec)
 		if err != nil {
 			continue
 		}
 		_, err = a.store.Get(recordKey(rec.ID))
 		pre[rec.ID] = recordPrefetch{committed: err == nil, value: value}
+	}
+	for _, id := range twice {
+		delete(pre, id)
 	}
 	return &pre
 }

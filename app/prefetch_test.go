@@ -151,3 +151,27 @@ func TestPrefetchedValue(t *testing.T) {
 		t.Errorf("prefetched %+v, want value %s", got, want)
 	}
 }
+
+// TestPrefetchSkipsSharedIDs checks that records of one transaction that
+// share an ID get nothing prefetched: a value keyed by the ID would belong
+// to only one of them.
+func TestPrefetchSkipsSharedIDs(t *testing.T) {
+	w, record, _ := prefetchWorld(t)
+	r, other := record(), record()
+	twin := r
+	twin.ContentType = "text/plain" // same ciphertext, so the same ID
+	raw := w.sign(w.memberA, tx.TypeRecordBatch, &tx.RecordBatch{Records: []tx.RecordPut{r, other, twin}})
+	if code, log := w.checkTx(raw); code != CodeOK {
+		t.Fatalf("CheckTx: %d %s", code, log)
+	}
+	pre := w.app.prefetchTx(raw, 7, 42)
+	if pre == nil {
+		t.Fatal("nothing prefetched for a verified batch")
+	}
+	if _, ok := (*pre)["r"+r.Ciphertext[:32]]; ok {
+		t.Error("a value was prefetched for an ID two records share")
+	}
+	if _, ok := (*pre)["r"+other.Ciphertext[:32]]; !ok {
+		t.Error("the other record was not prefetched")
+	}
+}
