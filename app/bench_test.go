@@ -1,9 +1,6 @@
 package app
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"testing"
 
 	"github.com/medchain/medchain/tx"
@@ -17,14 +14,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
 		Grantee: w.memberA.ID(), Categories: []string{"laboratory"}, Actions: []string{"write"}}))
 	const batches, perBatch = 8, 256
-	seq := 0
-	record := func() tx.RecordPut {
-		seq++
-		h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(seq)))
-		x := hex.EncodeToString(h[:])
-		return tx.RecordPut{Patient: w.patient.ID(), Category: "laboratory", ContentType: "application/fhir+json",
-			Size: 2048, Ciphertext: x, Commitment: x, EpochEnv: x, SelfEnv: x}
-	}
+	record := recordMaker(w.patient.ID())
 	b.ResetTimer()
 	for done := 0; done < b.N; done += batches * perBatch {
 		b.StopTimer()

@@ -3,6 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"testing"
@@ -251,4 +254,17 @@ func (n *node) actor(id string) *Actor {
 		n.t.Fatalf("GetActor(%s): %v", id, err)
 	}
 	return a
+}
+
+// recordMaker returns a source of distinct laboratory records of patient,
+// each naming hashes no other record names.
+func recordMaker(patient string) func() tx.RecordPut {
+	seq := 0
+	return func() tx.RecordPut {
+		seq++
+		h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(seq)))
+		x := hex.EncodeToString(h[:])
+		return tx.RecordPut{Patient: patient, Category: "laboratory", ContentType: "application/fhir+json",
+			Size: 2048, Ciphertext: x, Commitment: x, EpochEnv: x, SelfEnv: x}
+	}
 }

@@ -1,9 +1,6 @@
 package app
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"testing"
 
@@ -18,14 +15,7 @@ func prefetchWorld(t *testing.T) (*world, func() tx.RecordPut, tx.RecordPut) {
 	w := newWorld(t)
 	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
 		Grantee: w.memberA.ID(), Categories: []string{"laboratory"}, Actions: []string{"write"}}))
-	seq := 0
-	record := func() tx.RecordPut {
-		seq++
-		h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(seq)))
-		x := hex.EncodeToString(h[:])
-		return tx.RecordPut{Patient: w.patient.ID(), Category: "laboratory", ContentType: "application/fhir+json",
-			Size: 2048, Ciphertext: x, Commitment: x, EpochEnv: x, SelfEnv: x}
-	}
+	record := recordMaker(w.patient.ID())
 	committed := record()
 	w.mustDeliver(w.sign(w.memberA, tx.TypeRecordPut, &committed))
 	return w, record, committed
