@@ -62,7 +62,9 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if !ok {
 		return errSkip
 	}
-	if _, err := e.w.Get(accessReqKey(hash)); err == nil {
+	if seen, err := has(e.w, accessReqKey(hash)); err != nil {
+		return err
+	} else if seen {
 		return errSkip // recorded already
 	}
 	// A request from the future is refused. An old one is recorded: it may

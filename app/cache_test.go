@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/state"
 )
 
 // TestCacheDropsValuesReadBeforeAForget: a reader that read committed state
@@ -67,5 +69,40 @@ func TestKeyCache(t *testing.T) {
 	}
 	if !c.valid(newKey(t).Public().Box) || len(c.ok) != 1 {
 		t.Errorf("a full set was not started afresh: %d keys", len(c.ok))
+	}
+}
+
+// failingReader fails every read with a storage error.
+type failingReader struct{ err error }
+
+func (f failingReader) Get([]byte) ([]byte, error)                      { return nil, f.err }
+func (f failingReader) Scan([]byte, func(key, value []byte) bool) error { return f.err }
+
+// TestHasFailsLoudly checks that a storage error is never taken for "not
+// there", which would let a duplicate record or a replayed access through.
+func TestHasFailsLoudly(t *testing.T) {
+	s, err := state.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.Begin()
+	d.Set([]byte("k"), []byte("v"))
+	disk := errors.New("input/output error")
+	for _, c := range []struct {
+		name    string
+		r       reader
+		key     string
+		want    bool
+		wantErr error
+	}{
+		{"present", d, "k", true, nil},
+		{"absent", d, "other", false, nil},
+		{"storage error", failingReader{disk}, "k", false, disk},
+	} {
+		got, err := has(c.r, []byte(c.key))
+		if got != c.want || !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: has = %v, %v; want %v, %v", c.name, got, err, c.want, c.wantErr)
+		}
 	}
 }

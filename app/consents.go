@@ -160,7 +160,9 @@ func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.w.Get(accessReqKey(e.hash)); err == nil {
+	if seen, err := has(e.w, accessReqKey(e.hash)); err != nil {
+		return err
+	} else if seen {
 		return fmt.Errorf("%w: this access was recorded already", ErrReplay)
 	}
 	ev := AccessEvent{Record: rec.ID, Accessor: t.Signer, Purpose: b.Purpose, Consent: d, Height: e.height, Time: e.time}

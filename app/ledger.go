@@ -44,6 +44,20 @@ type reader interface {
 	Scan(prefix []byte, fn func(key, value []byte) bool) error
 }
 
+// has reports whether key is in r. A read error is an error, never "not
+// there": a check that something is new must not pass because the disk
+// failed.
+func has(r reader, key []byte) (bool, error) {
+	_, err := r.Get(key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, state.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("read %q: %w", key, err)
+}
+
 // scanIDs returns the last path element of every key under prefix, in order.
 func scanIDs(r reader, prefix []byte) ([]string, error) {
 	var ids []string

@@ -121,8 +121,11 @@ func (a *App) prefetchTx(raw []byte, height, time int64) *txPrefetch {
 		if err != nil {
 			continue
 		}
-		_, err = a.store.Get(recordKey(rec.ID))
-		pre[rec.ID] = recordPrefetch{committed: err == nil, value: value}
+		committed, err := has(a.store, recordKey(rec.ID))
+		if err != nil {
+			continue // execution reads it again, and fails
+		}
+		pre[rec.ID] = recordPrefetch{committed: committed, value: value}
 	}
 	for _, id := range twice {
 		delete(pre, id)

@@ -297,7 +297,9 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	}
 	id := "r" + b.Ciphertext[:32]
 	pre, prefetched := e.pre[id]
-	if recordExists(e.w, id, pre, prefetched) {
+	if exists, err := recordExists(e.w, id, pre, prefetched); err != nil {
+		return err
+	} else if exists {
 		return fmt.Errorf("%w: record %s", ErrExists, id)
 	}
 	if !e.final {
@@ -324,16 +326,15 @@ func newRecord(author string, b *tx.RecordPut, height, time int64) Record {
 
 // recordExists reports whether record id is committed or written earlier
 // in the block. pre, if prefetched, answers for the committed state.
-func recordExists(w *state.Delta, id string, pre recordPrefetch, prefetched bool) bool {
+func recordExists(w *state.Delta, id string, pre recordPrefetch, prefetched bool) (bool, error) {
 	key := recordKey(id)
 	if prefetched {
 		if v, written := w.Pending(key); written {
-			return v != nil
+			return v != nil, nil
 		}
-		return pre.committed
+		return pre.committed, nil
 	}
-	_, err := w.Get(key)
-	return err == nil
+	return has(w, key)
 }
 
 func checkRecord(b *tx.RecordPut) error {
