@@ -11,7 +11,6 @@ import (
 
 	"github.com/cometbft/cometbft/abci/example/kvstore"
 	abci "github.com/cometbft/cometbft/abci/types"
-	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/mempool"
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -181,7 +180,7 @@ func startKV(home string) (*cmtnode.Node, *kvApp, error) {
 		return nil, nil, err
 	}
 	n, err := cmtnode.NewNode(cc, privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile()), nk,
-		proxy.NewConnSyncLocalClientCreator(app), cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		proxy.NewConnSyncLocalClientCreator(app), cmtnode.DefaultGenesisDocProviderFunc(cc), node.DBProvider,
 		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cmtlog.NewNopLogger())
 	if err != nil {
 		return nil, nil, err

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/mempool"
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -111,7 +110,7 @@ func (n *Node) start(o Options) error {
 		nodeKey,
 		proxy.NewConnSyncLocalClientCreator(n.app),
 		cmtnode.DefaultGenesisDocProviderFunc(cc),
-		cmtcfg.DefaultDBProvider,
+		DBProvider,
 		cmtnode.DefaultMetricsProvider(cc.Instrumentation),
 		cometLogger(o.CometLogLevel),
 	)
