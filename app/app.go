@@ -163,7 +163,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
 	h := a.store.Height()
-	if _, err := a.execute(env{w: a.store.Begin(), height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[t.Signer]); err != nil {
+	if _, err := a.execute(env{w: a.store.Begin(), hash: hash, height: h + 1, time: a.BlockTime()}, req.Tx, a.pending[t.Signer]); err != nil {
 		return &abci.ResponseCheckTx{Code: codeOf(err), Log: err.Error()}, nil
 	}
 	a.pending[t.Signer] = t.Nonce
@@ -186,14 +186,14 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	pf := a.startPrefetch(req.Txs, req.Height, e.time)
 	defer pf.finish()
 	for i, raw := range req.Txs {
-		e.pre = pf.take(i)
+		e.hash, e.pre = tx.Hash(raw), pf.take(i)
 		_, err := a.execute(e, raw, 0)
 		r := &abci.ExecTxResult{Code: codeOf(err)}
 		if err != nil {
 			r.Log = err.Error()
 		}
 		res[i] = r
-		a.results = append(a.results, Result{Hash: tx.Hash(raw), Height: req.Height, Code: r.Code, Log: r.Log})
+		a.results = append(a.results, Result{Hash: e.hash, Height: req.Height, Code: r.Code, Log: r.Log})
 	}
 	root, err := a.block.Root()
 	if err != nil {

@@ -295,7 +295,7 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 		// record that exists (and with it the whole batch).
 		return nil
 	}
-	id := "r" + b.Ciphertext[:32]
+	id := recordID(b)
 	pre, prefetched := e.pre[id]
 	if exists, err := recordExists(e.w, id, pre, prefetched); err != nil {
 		return err
@@ -317,9 +317,13 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	return putJSON(e.w, recordKey(id), rec)
 }
 
+// recordID is the ID of the record b registers: its ciphertext's hash,
+// shortened.
+func recordID(b *tx.RecordPut) string { return "r" + b.Ciphertext[:32] }
+
 // newRecord is the record that author's b becomes in a block.
 func newRecord(author string, b *tx.RecordPut, height, time int64) Record {
-	return Record{ID: "r" + b.Ciphertext[:32], Patient: b.Patient, Author: author, Category: b.Category,
+	return Record{ID: recordID(b), Patient: b.Patient, Author: author, Category: b.Category,
 		ContentType: b.ContentType, Size: b.Size, Epoch: b.Epoch, Ciphertext: b.Ciphertext,
 		Commitment: b.Commitment, EpochEnv: b.EpochEnv, SelfEnv: b.SelfEnv, Height: height, Time: time}
 }
