@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,9 +55,10 @@ type replicator struct {
 	hc      *http.Client
 	log     *slog.Logger
 
-	queue chan string
-	mu    sync.Mutex
-	retry map[string]bool
+	queue   chan string
+	writers chan struct{} // turns for local blob writes (storeLocal)
+	mu      sync.Mutex
+	retry   map[string]bool
 }
 
 func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []apiPeer, validators int, log *slog.Logger) *replicator {
@@ -64,8 +66,9 @@ func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []
 	return &replicator{
 		store: store, chainID: chainID, key: key.PrivKey.(ed25519.PrivKey), self: string(key.ID()),
 		peers: peers, copies: min(f+1, 1+len(peers)),
-		hc:  &http.Client{Timeout: 15 * time.Second},
-		log: log, queue: make(chan string, 1<<16), retry: map[string]bool{},
+		writers: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		hc:      &http.Client{Timeout: 15 * time.Second},
+		log:     log, queue: make(chan string, 1<<16), retry: map[string]bool{},
 	}
 }
 
@@ -80,7 +83,7 @@ func (r *replicator) StoreBlob(ctx context.Context, name string, b []byte) (int,
 // StoreBlobs implements api.BlobBackend: one synced local write, then one
 // request per peer, acknowledged once enough nodes hold every blob.
 func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error) {
-	if _, err := r.store.PutMany(blobs); err != nil {
+	if err := r.storeLocal(ctx, blobs); err != nil {
 		return 0, err
 	}
 	if len(r.peers) == 0 {
@@ -113,6 +116,21 @@ func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error
 		return copies, fmt.Errorf("blobs reached %d node(s), %d needed to survive a failure; retry when more nodes are up", copies, r.copies)
 	}
 	return copies, nil
+}
+
+// storeLocal writes blobs here. Writes take turns on all cores but one: a
+// burst of uploads (a hash, copies and a synced write per blob) would
+// otherwise keep consensus, which runs on one goroutine, waiting for a core
+// while its block is due, and every writer would wait longer for it.
+func (r *replicator) storeLocal(ctx context.Context, blobs [][]byte) error {
+	select {
+	case r.writers <- struct{}{}:
+		defer func() { <-r.writers }()
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a turn to store blobs: %w", ctx.Err())
+	}
+	_, err := r.store.PutMany(blobs)
+	return err
 }
 
 func (r *replicator) push(ctx context.Context, p apiPeer, batch []byte) error {
