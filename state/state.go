@@ -290,7 +290,7 @@ type Delta struct {
 	root   []byte
 	plan   []write // the writes in key order, as Root hashed them
 	leaves map[uint16][32]byte
-	nodes  map[int][32]byte // the tree nodes Root computed, by heap index
+	nodes  []node // the tree nodes Root computed
 }
 
 // write is one key of a delta with what Root computed for it once, for
@@ -481,37 +481,78 @@ func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, writes []int) ([32]byt
 	return lw.sum(), nil
 }
 
-// rootWith recomputes, level by level on a copy-on-write view, each inner
-// node above a changed leaf, once. buckets must be sorted.
+// rootWith recomputes, level by level, each inner node above a changed
+// leaf, once. buckets must be sorted. Each level is a list in heap-index
+// order, so a node's changed sibling, if any, is its neighbour in the list;
+// the others are read from the committed tree. Many changed leaves are
+// hashed as two subtrees (the root's children) on two goroutines.
 func (d *Delta) rootWith(buckets []uint16) []byte {
-	changed := make(map[int][32]byte, 2*len(buckets))
-	at := func(i int) [32]byte {
-		if h, ok := changed[i]; ok {
-			return h
-		}
-		return d.s.tree[i]
+	leaves := make([]node, len(buckets))
+	for k, b := range buckets {
+		leaves[k] = node{Buckets + int(b), d.leaves[b]}
 	}
-	level := make([]int, 0, len(buckets))
-	for _, b := range buckets {
-		i := Buckets + int(b)
-		changed[i] = d.leaves[b]
-		level = append(level, i)
+	if len(leaves) == 0 {
+		d.nodes = nil
+		r := d.s.tree[1]
+		return r[:]
 	}
-	for len(level) > 0 && level[0] > 1 {
-		next := level[:0:0]
-		for _, i := range level {
-			p := i / 2
-			if n := len(next); n > 0 && next[n-1] == p {
-				continue // sibling already handled
+	split, _ := slices.BinarySearchFunc(leaves, Buckets+Buckets/2, func(n node, i int) int { return cmp.Compare(n.i, i) })
+	var left, right []node
+	if len(leaves) >= parallelLeaves && split > 0 && split < len(leaves) {
+		done := make(chan struct{})
+		go func() { right = d.subtree(leaves[split:]); close(done) }()
+		left = d.subtree(leaves[:split])
+		<-done
+	} else {
+		left, right = d.subtree(leaves[:split]), d.subtree(leaves[split:])
+	}
+	d.nodes = append(left, right...)
+	l, r := d.s.tree[2], d.s.tree[3]
+	if len(left) > 0 {
+		l = left[len(left)-1].h // the last node computed is the subtree's top
+	}
+	if len(right) > 0 {
+		r = right[len(right)-1].h
+	}
+	root := nodeHash(l, r)
+	d.nodes = append(d.nodes, node{1, root})
+	return root[:]
+}
+
+// node is a tree node Root computed: its heap index and hash.
+type node struct {
+	i int
+	h [32]byte
+}
+
+// subtree hashes the changed leaves of one half of the tree (sorted, all
+// under the same child of the root) up to that child, and returns every
+// node it computed, level by level, that child last.
+func (d *Delta) subtree(level []node) []node {
+	if len(level) == 0 {
+		return nil
+	}
+	out := append([]node(nil), level...)
+	for level[0].i > 3 {
+		next := make([]node, 0, (len(level)+1)/2)
+		for k := 0; k < len(level); k++ {
+			n := level[k]
+			var l, r [32]byte
+			switch {
+			case n.i%2 == 1:
+				l, r = d.s.tree[n.i-1], n.h
+			case k+1 < len(level) && level[k+1].i == n.i+1:
+				l, r = n.h, level[k+1].h
+				k++
+			default:
+				l, r = n.h, d.s.tree[n.i+1]
 			}
-			changed[p] = nodeHash(at(2*p), at(2*p+1))
-			next = append(next, p)
+			next = append(next, node{n.i / 2, nodeHash(l, r)})
 		}
+		out = append(out, next...)
 		level = next
 	}
-	d.nodes = changed
-	r := at(1)
-	return r[:]
+	return out
 }
 
 // Commit makes d durable as the state at height, atomically, and returns
@@ -572,8 +613,8 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, h := range d.nodes {
-		s.tree[i] = h
+	for _, n := range d.nodes {
+		s.tree[n.i] = n.h
 	}
 	s.height = height
 	return root, nil

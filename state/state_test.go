@@ -398,3 +398,31 @@ func TestScan(t *testing.T) {
 		t.Errorf("Scan(nil) saw %d keys, want 7", all)
 	}
 }
+
+// TestRootOneSide: blocks whose changed buckets all lie under one child of
+// the root (large enough to be hashed in parallel otherwise), then under
+// the other, then a single bucket: the root is always the model's.
+func TestRootOneSide(t *testing.T) {
+	s := openMem(t)
+	model := map[string][]byte{}
+	for _, left := range []bool{true, false, true} {
+		var block []op
+		for i := 0; len(block) < 2*parallelLeaves; i++ {
+			k := fmt.Sprintf("side/%v/%d/%d", left, s.Height(), i)
+			if (bucketOf([]byte(k)) < Buckets/2) == left {
+				v := []byte(k)
+				block = append(block, op{[]byte(k), v})
+				model[k] = v
+			}
+		}
+		apply(t, s, block...)
+		if got, want := s.Root(), modelRoot(model); !bytes.Equal(got, want) {
+			t.Fatalf("height %d (left %v): Root %x, model %x", s.Height(), left, got, want)
+		}
+	}
+	apply(t, s, op{[]byte("one"), []byte("1")})
+	model["one"] = []byte("1")
+	if got, want := s.Root(), modelRoot(model); !bytes.Equal(got, want) {
+		t.Fatalf("single write: Root %x, model %x", got, want)
+	}
+}
