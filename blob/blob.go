@@ -3,8 +3,15 @@
 // write and every read, so a node can hold and serve blobs without being
 // trusted with them: a changed byte is found, never served.
 //
-// Blobs live in an embedded Pebble database: a batch of blobs costs one
-// synced write, not one fsync per blob.
+// Blobs live in two embedded Pebble databases: the blobs themselves under
+// increasing sequence numbers, and an index from name to sequence number.
+// Names are random, so blobs stored under their names (as stores written
+// before this layout hold them, and still serve) made every flush overlap
+// every file below it, and compactions rewrote each blob about seven times
+// by 1.5 million blobs; under sequence numbers new files never overlap old
+// ones, so compactions move them instead, and only the small index entries
+// are ever rewritten. A batch of blobs costs two synced writes, not one
+// fsync per blob.
 //
 // blob stores only what it is given; it never sees plaintext or keys.
 package blob
@@ -12,9 +19,12 @@ package blob
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -36,9 +46,17 @@ var (
 
 // Store is a database of blobs, safe for concurrent use.
 type Store struct {
-	db     *pebble.DB
+	db     *pebble.DB // 's' + sequence number: a blob (and the old layout's keys; see seqKey)
+	index  *pebble.DB // SHA-256 of a blob: its sequence number in db; nil read-only before the first write
+	legacy bool       // db holds blobs in the old layout
 	recent recent
+
+	mu   sync.Mutex
+	next uint64 // the next sequence number
 }
+
+// IndexDir is where, inside a store's directory, its index lives.
+const IndexDir = "index"
 
 // recentMax bounds each generation of [recent]: two of them hold the last
 // 64Ki to 128Ki names stored, about 6 MB.
@@ -90,10 +108,32 @@ func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 func open(dir string, readOnly bool) (*Store, error) {
 	cache := pebble.NewCache(256 << 20)
 	defer cache.Unref()
-	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache,
-		// Blobs are written once and never change: large memtables and
-		// files keep compactions (rewrites of whole blobs) few.
-		MemTableSize:          64 << 20,
+	db, err := pebble.Open(dir, options(cache, readOnly, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
+	}
+	s := &Store{db: db}
+	indexDir := filepath.Join(dir, IndexDir)
+	if _, err := os.Stat(indexDir); err == nil || !readOnly {
+		// Index entries are small and random: the default memtable
+		// (4 MiB) flushes often enough to keep them few per file.
+		if s.index, err = pebble.Open(indexDir, options(cache, readOnly, 0)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open blob index %s: %w", indexDir, err)
+		}
+	}
+	if err := s.load(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// options configures either database of a store. Neither compresses:
+// ciphertext does not compress, nor do hashes, and trying costs CPU on
+// every flush and compaction.
+func options(cache *pebble.Cache, readOnly bool, memTable uint64) *pebble.Options {
+	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache, MemTableSize: memTable,
 		L0CompactionThreshold: 8,
 		LBaseMaxBytes:         512 << 20,
 	}
@@ -101,19 +141,44 @@ func open(dir string, readOnly bool) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // cheap misses in Has
 		opts.Levels[i].TargetFileSize = 64 << 20
-		// Ciphertext does not compress; trying costs CPU on every flush
-		// and compaction.
 		opts.Levels[i].Compression = pebble.NoCompression
 	}
-	db, err := pebble.Open(dir, opts)
+	return opts
+}
+
+// load finds the next sequence number and whether db holds blobs in the
+// old layout.
+func (s *Store) load() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'s'}, UpperBound: []byte{'s' + 1}})
 	if err != nil {
-		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
+		return err
 	}
-	return &Store{db: db}, nil
+	if it.Last() {
+		if len(it.Key()) != 9 {
+			it.Close()
+			return fmt.Errorf("%w: sequence key of %d bytes", ErrCorrupt, len(it.Key()))
+		}
+		s.next = binary.BigEndian.Uint64(it.Key()[1:]) + 1
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'d' + 1}})
+	if err != nil {
+		return err
+	}
+	s.legacy = it.First()
+	return errors.Join(it.Error(), it.Close())
 }
 
 // Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	var err error
+	if s.index != nil {
+		err = s.index.Close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 // Hash returns the name of b.
 func Hash(b []byte) string {
@@ -145,17 +210,25 @@ var notLowerHex = func() (t [256]byte) {
 	return t
 }()
 
-// Keys: 'd' + hash holds a blob, 'h' + hash marks that it is there, so
-// that Has is a point lookup of a tiny value, never a read of the blob.
-func key(name string) []byte {
-	k, _ := hex.DecodeString(name)
-	return append([]byte{'d'}, k...)
+// Keys. In db, 's' + an 8-byte big-endian sequence number holds a blob;
+// in index, the 32 bytes of a blob's SHA-256 hold its sequence number.
+// Stores written before this layout hold blobs in db under 'd' + hash, with
+// 'h' + hash marking each, and are read as they are.
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 's'
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
 }
 
-func marker(name string) []byte {
+func indexKey(name string) []byte {
 	k, _ := hex.DecodeString(name)
-	return append([]byte{'h'}, k...)
+	return k
 }
+
+func legacyKey(name string) []byte { return append([]byte{'d'}, indexKey(name)...) }
+
+func legacyMarker(name string) []byte { return append([]byte{'h'}, indexKey(name)...) }
 
 // Put stores b under its hash, durably, and returns the hash.
 func (s *Store) Put(b []byte) (string, error) {
@@ -166,40 +239,59 @@ func (s *Store) Put(b []byte) (string, error) {
 	return names[0], nil
 }
 
-// PutMany stores blobs in one synced write and returns their names.
-// A damaged stored copy is replaced by the good bytes.
+// PutMany stores blobs durably and returns their names: the blobs in one
+// synced write, then their index entries in another, so that an index
+// entry never names a blob a crash lost. (A crash between the two leaves
+// blobs no entry names: space, never a wrong answer; the write was not
+// acknowledged and is stored again when retried.) A blob already held is
+// written again, blind: a lookup would cost more than the rare duplicate,
+// and a damaged copy is so replaced by good bytes; the old copy becomes
+// unused space.
 func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
+	if s.index == nil {
+		return nil, errors.New("store blobs: the store is open read-only")
+	}
 	names := make([]string, len(blobs))
-	order := make([]int, len(blobs))
+	seen := make(map[string]bool, len(blobs))
+	var order []int // distinct blobs, in name order
 	for i, b := range blobs {
 		if len(b) > MaxSize {
 			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
 		}
-		names[i], order[i] = Hash(b), i
+		names[i] = Hash(b)
+		if !seen[names[i]] {
+			seen[names[i]] = true
+			order = append(order, i)
+		}
 	}
-	if len(blobs) == 0 {
+	if len(order) == 0 {
 		return names, nil
 	}
-	// Written in key order, blobs then markers: the memtable inserts each
-	// key from near where the previous one went (about 10% less CPU for a
-	// batch of 256, BenchmarkPutMany). Written blind, even when already
-	// held: a lookup would cost more than the rare duplicate, and a damaged
-	// copy gets overwritten.
+	// Blobs go in under consecutive numbers, index entries in name order:
+	// both memtables then insert each key from near where the previous one
+	// went.
 	slices.SortFunc(order, func(i, j int) int { return strings.Compare(names[i], names[j]) })
-	batch := s.db.NewBatch()
-	defer batch.Close()
-	for _, i := range order {
-		if err := batch.Set(key(names[i]), blobs[i], nil); err != nil {
-			return nil, err
-		}
+	data, index := s.db.NewBatch(), s.index.NewBatch()
+	defer data.Close()
+	defer index.Close()
+	// Numbers are taken and written under the lock, so db receives them in
+	// order and no flush overlaps an earlier one.
+	s.mu.Lock()
+	for k, i := range order {
+		seq := seqKey(s.next + uint64(k))
+		_ = data.Set(seq, blobs[i], nil) // a batch's Set fails only once committed
+		_ = index.Set(indexKey(names[i]), seq[1:], nil)
 	}
-	for _, i := range order {
-		if err := batch.Set(marker(names[i]), nil, nil); err != nil {
-			return nil, err
-		}
+	err := data.Commit(pebble.Sync)
+	if err == nil {
+		s.next += uint64(len(order))
 	}
-	if err := batch.Commit(pebble.Sync); err != nil {
+	s.mu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("store blobs: %w", err)
+	}
+	if err := index.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("store blob index: %w", err)
 	}
 	s.recent.add(names)
 	return names, nil
@@ -225,7 +317,33 @@ func (s *Store) Has(name string) bool {
 	if s.recent.has(name) {
 		return true
 	}
-	_, closer, err := s.db.Get(marker(name))
+	if _, ok, err := s.seq(name); err == nil && ok {
+		return true
+	}
+	return s.legacy && exists(s.db, legacyMarker(name))
+}
+
+// seq looks name up in the index.
+func (s *Store) seq(name string) (seq []byte, ok bool, err error) {
+	if s.index == nil {
+		return nil, false, nil
+	}
+	v, closer, err := s.index.Get(indexKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return nil, false, fmt.Errorf("%w: index entry of %s is %d bytes", ErrCorrupt, name, len(v))
+	}
+	return append([]byte{'s'}, v...), true, nil
+}
+
+func exists(db *pebble.DB, k []byte) bool {
+	_, closer, err := db.Get(k)
 	if err != nil {
 		return false
 	}
@@ -238,8 +356,21 @@ func (s *Store) Get(name string) ([]byte, error) {
 	if !ValidName(name) {
 		return nil, ErrBadName
 	}
-	v, closer, err := s.db.Get(key(name))
+	k, ok, err := s.seq(name)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", name, err)
+	}
+	if !ok {
+		if !s.legacy {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		k = legacyKey(name)
+	}
+	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
+		if ok { // the index names a blob db does not hold
+			return nil, fmt.Errorf("%w: %s is indexed but missing", ErrCorrupt, name)
+		}
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	if err != nil {
@@ -253,15 +384,40 @@ func (s *Store) Get(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Walk calls fn with the name of every stored blob, in name order.
+// Walk calls fn with the name of every stored blob, once: those in the
+// old layout first, then the others, each in name order.
 func (s *Store) Walk(fn func(name string) error) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'d' + 1}})
+	if s.legacy {
+		err := walk(s.db, []byte{'d'}, func(k []byte) error {
+			name := hex.EncodeToString(k[1:])
+			if _, indexed, err := s.seq(name); err != nil || indexed {
+				return err // indexed: walked below
+			}
+			return fn(name)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if s.index == nil {
+		return nil
+	}
+	return walk(s.index, nil, func(k []byte) error { return fn(hex.EncodeToString(k)) })
+}
+
+// walk calls fn with every key of db under prefix (nil: every key).
+func walk(db *pebble.DB, prefix []byte, fn func(key []byte) error) error {
+	o := &pebble.IterOptions{}
+	if prefix != nil {
+		o.LowerBound, o.UpperBound = prefix, []byte{prefix[0] + 1}
+	}
+	it, err := db.NewIter(o)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		if err := fn(hex.EncodeToString(it.Key()[1:])); err != nil {
+		if err := fn(it.Key()); err != nil {
 			return err
 		}
 	}

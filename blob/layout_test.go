@@ -1,0 +1,147 @@
+package blob
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// writeOldLayout writes blobs as stores before the sequence layout did:
+// 'd' + hash holds a blob, 'h' + hash marks it.
+func writeOldLayout(t *testing.T, dir string, blobs ...[]byte) []string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range blobs {
+		n := Hash(b)
+		if err := db.Set(legacyKey(n), b, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(legacyMarker(n), nil, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func walked(t *testing.T, s *Store) []string {
+	t.Helper()
+	var names []string
+	if err := s.Walk(func(n string) error { names = append(names, n); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestOldLayoutStillServed: a store written in the old layout opens, serves
+// its blobs (read-only too), takes new ones in the new layout, and walks
+// every blob once, also one stored again in the new layout.
+func TestOldLayoutStillServed(t *testing.T) {
+	dir := t.TempDir()
+	old := writeOldLayout(t, dir, []byte("old one"), []byte("old two"))
+
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ro.Get(old[0]); err != nil || string(b) != "old one" {
+		t.Fatalf("read-only Get(old) = %q, %v", b, err)
+	}
+	if !ro.Has(old[1]) || len(walked(t, ro)) != 2 {
+		t.Fatalf("read-only: Has(old) %v, walked %v", ro.Has(old[1]), walked(t, ro))
+	}
+	if _, err := ro.Put([]byte("x")); err == nil {
+		t.Fatal("Put on a read-only store succeeded")
+	}
+	ro.Close()
+
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fresh, err := s.PutMany([][]byte{[]byte("new one"), []byte("old two")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, want string }{{old[0], "old one"}, {old[1], "old two"}, {fresh[0], "new one"}} {
+		if b, err := s.Get(c.name); err != nil || string(b) != c.want {
+			t.Errorf("Get = %q, %v; want %q", b, err, c.want)
+		}
+		if !s.Has(c.name) {
+			t.Errorf("Has(%q's name) = false", c.want)
+		}
+	}
+	want := []string{old[0], old[1], fresh[0]}
+	slices.Sort(want)
+	if got := walked(t, s); !slices.Equal(got, want) {
+		t.Fatalf("Walk = %v; want each blob once: %v", got, want)
+	}
+	if s.Has(Hash([]byte("never stored"))) {
+		t.Error("Has(never stored) = true")
+	}
+}
+
+// TestSequenceSurvivesReopen: numbers are never reused after a reopen, so a
+// new blob cannot overwrite an old one.
+func TestSequenceSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.PutMany([][]byte{[]byte("a"), []byte("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.next != 2 {
+		t.Fatalf("next sequence number after reopen = %d; want 2", s.next)
+	}
+	second, err := s.Put([]byte("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range append(first, second) {
+		if _, err := s.Get(n); err != nil {
+			t.Errorf("blob %d after reopen: %v", i, err)
+		}
+	}
+}
+
+// TestIndexWithoutBlob: an index entry that names a number db does not hold
+// is corruption, not absence.
+func TestIndexWithoutBlob(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name, err := s.Put([]byte("indexed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Delete(seqKey(0), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(name); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Get of an indexed blob that is gone = %v; want ErrCorrupt", err)
+	}
+}
