@@ -274,20 +274,20 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 	data, index := s.db.NewBatch(), s.index.NewBatch()
 	defer data.Close()
 	defer index.Close()
-	// Numbers are taken and written under the lock, so db receives them in
-	// order and no flush overlaps an earlier one.
+	// Numbers are taken under the lock and committed outside it, so that
+	// concurrent writers (uploads, peers' pushes) share fsyncs. Their
+	// batches may then reach db a little out of order, which costs at most
+	// a small compaction where two flushes meet.
 	s.mu.Lock()
+	first := s.next
+	s.next += uint64(len(order))
+	s.mu.Unlock()
 	for k, i := range order {
-		seq := seqKey(s.next + uint64(k))
+		seq := seqKey(first + uint64(k))
 		_ = data.Set(seq, blobs[i], nil) // a batch's Set fails only once committed
 		_ = index.Set(indexKey(names[i]), seq[1:], nil)
 	}
-	err := data.Commit(pebble.Sync)
-	if err == nil {
-		s.next += uint64(len(order))
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if err := data.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("store blobs: %w", err)
 	}
 	if err := index.Commit(pebble.Sync); err != nil {

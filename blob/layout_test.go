@@ -2,6 +2,7 @@ package blob
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -144,4 +145,62 @@ func TestIndexWithoutBlob(t *testing.T) {
 	if _, err := s.Get(name); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Get of an indexed blob that is gone = %v; want ErrCorrupt", err)
 	}
+}
+
+// TestConcurrentPutMany: writers storing at once each get numbers of their
+// own; every blob reads back, also after a reopen.
+func TestConcurrentPutMany(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, batches, perBatch = 8, 20, 10
+	names := make([][]string, writers)
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for b := range batches {
+				var blobs [][]byte
+				for i := range perBatch {
+					blobs = append(blobs, fmt.Appendf(nil, "writer %d batch %d blob %d", w, b, i))
+				}
+				n, err := s.PutMany(blobs)
+				if err != nil {
+					errs <- err
+					return
+				}
+				names[w] = append(names[w], n...)
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for w := range writers {
+			for k, n := range names[w] {
+				want := fmt.Sprintf("writer %d batch %d blob %d", w, k/perBatch, k%perBatch)
+				if b, err := s.Get(n); err != nil || string(b) != want {
+					t.Fatalf("Get = %q, %v; want %q", b, err, want)
+				}
+			}
+		}
+	}
+	check(s)
+	if s.next != writers*batches*perBatch {
+		t.Fatalf("%d numbers taken; want %d", s.next, writers*batches*perBatch)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s)
 }
