@@ -35,6 +35,7 @@ func TestBench(t *testing.T) {
 		{[]string{"--cpuprofile", prof, "--profile-phase", "setup"}, "--profile-phase"},
 		{[]string{"--depth", "0"}, "--depth"},
 		{[]string{"--reads", "-1"}, "--reads"},
+		{[]string{"--quick", "--records", "0"}, "--records"}, // flags beside --quick apply
 	} {
 		r := e.fail(exitUsage, append([]string{"bench"}, tc.args...)...)
 		if !strings.Contains(r.stderr, tc.say) {
