@@ -243,11 +243,15 @@ func (s *Store) Put(b []byte) (string, error) {
 // synced write, then their index entries in another, so that an index
 // entry never names a blob a crash lost. (A crash between the two leaves
 // blobs no entry names: space, never a wrong answer; the write was not
-// acknowledged and is stored again when retried.) A blob already held is
-// written again, blind: a lookup would cost more than the rare duplicate,
-// and a damaged copy is so replaced by good bytes; the old copy becomes
-// unused space.
-func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
+// acknowledged and is stored again when retried.) A blob this process
+// stored recently is not written again (an upload retried, a peer's push of
+// a blob already fetched); an older one is, blind: a lookup would cost more
+// than the rare duplicate, and its old copy becomes unused space.
+func (s *Store) PutMany(blobs [][]byte) ([]string, error) { return s.put(blobs, false) }
+
+// put stores blobs as PutMany says; with repair, also those this process
+// stored recently (a damaged copy is replaced by good bytes).
+func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
 	if s.index == nil {
 		return nil, errors.New("store blobs: the store is open read-only")
 	}
@@ -261,7 +265,9 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 		names[i] = Hash(b)
 		if !seen[names[i]] {
 			seen[names[i]] = true
-			order = append(order, i)
+			if repair || !s.recent.has(names[i]) {
+				order = append(order, i)
+			}
 		}
 	}
 	if len(order) == 0 {
@@ -305,7 +311,9 @@ func (s *Store) PutNamed(name string, b []byte) error {
 	if Hash(b) != name {
 		return fmt.Errorf("%w: bytes do not hash to %s", ErrCorrupt, name)
 	}
-	_, err := s.Put(b)
+	// A blob is put by name when it was missing or its copy damaged: write
+	// it whatever this process remembers.
+	_, err := s.put([][]byte{b}, true)
 	return err
 }
 

@@ -204,3 +204,40 @@ func TestConcurrentPutMany(t *testing.T) {
 	defer s.Close()
 	check(s)
 }
+
+// TestRecentBlobNotStoredTwice: a blob this process just stored is not
+// written again by PutMany (no second copy), but PutNamed, the repair path,
+// writes it again.
+func TestRecentBlobNotStoredTwice(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := []byte("uploaded twice")
+	if _, err := s.PutMany([][]byte{b, []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	if s.next != 2 {
+		t.Fatalf("%d numbers taken; want 2", s.next)
+	}
+	names, err := s.PutMany([][]byte{b})
+	if err != nil || names[0] != Hash(b) {
+		t.Fatalf("PutMany again = %v, %v", names, err)
+	}
+	if s.next != 2 {
+		t.Fatalf("a blob stored again: %d numbers taken; want 2", s.next)
+	}
+	if got, err := s.Get(names[0]); err != nil || string(got) != string(b) {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if err := s.PutNamed(names[0], b); err != nil {
+		t.Fatal(err)
+	}
+	if s.next != 3 {
+		t.Fatalf("PutNamed (repair) did not write: %d numbers taken; want 3", s.next)
+	}
+	if got, err := s.Get(names[0]); err != nil || string(got) != string(b) {
+		t.Fatalf("Get after repair = %q, %v", got, err)
+	}
+}
