@@ -99,6 +99,18 @@ func (r *recent) has(name string) bool {
 	return inCur || inOld
 }
 
+// forget drops name, so that storing it again writes it.
+func (r *recent) forget(name string) {
+	var k [32]byte
+	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.cur, k)
+	delete(r.old, k)
+}
+
 // Open opens or creates a store in dir.
 func Open(dir string) (*Store, error) { return open(dir, false) }
 
@@ -245,8 +257,9 @@ func (s *Store) Put(b []byte) (string, error) {
 // blobs no entry names: space, never a wrong answer; the write was not
 // acknowledged and is stored again when retried.) A blob this process
 // stored recently is not written again (an upload retried, a peer's push of
-// a blob already fetched); an older one is, blind: a lookup would cost more
-// than the rare duplicate, and its old copy becomes unused space.
+// a blob already fetched) unless a read has found its copy damaged; an
+// older one is, blind: a lookup would cost more than the rare duplicate,
+// and its old copy becomes unused space.
 func (s *Store) PutMany(blobs [][]byte) ([]string, error) { return s.put(blobs, false) }
 
 // put stores blobs as PutMany says; with repair, also those this process
@@ -387,6 +400,7 @@ func (s *Store) Get(name string) ([]byte, error) {
 	b := bytes.Clone(v)
 	closer.Close()
 	if Hash(b) != name {
+		s.recent.forget(name) // storing the good bytes again replaces this copy
 		return nil, fmt.Errorf("%w: %s does not match its hash", ErrCorrupt, name)
 	}
 	return b, nil
