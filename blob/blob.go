@@ -65,9 +65,11 @@ const recentMax = 1 << 16
 // recent remembers the names this process stored, so that Has answers for
 // a blob just written without a lookup: CheckTx asks for every record's
 // blobs right after its author stored them, and a lookup in a large
-// memtable costs more than the rest of the record's check. Blobs are never
-// deleted, so a remembered name stays true. When the current generation is
-// full it becomes the old one and the oldest is dropped.
+// memtable costs more than the rest of the record's check; and so that
+// storing such a blob again writes nothing (until a read finds its copy
+// damaged, see forget). Blobs are never deleted, so a remembered name stays
+// true. When the current generation is full it becomes the old one and the
+// oldest is dropped.
 type recent struct {
 	mu       sync.Mutex
 	cur, old map[[32]byte]struct{}
