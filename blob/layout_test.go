@@ -209,11 +209,7 @@ func TestConcurrentPutMany(t *testing.T) {
 // written again by PutMany (no second copy), but PutNamed, the repair path,
 // writes it again.
 func TestRecentBlobNotStoredTwice(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	b := []byte("uploaded twice")
 	if _, err := s.PutMany([][]byte{b, []byte("other")}); err != nil {
 		t.Fatal(err)
@@ -245,11 +241,7 @@ func TestRecentBlobNotStoredTwice(t *testing.T) {
 // TestDamagedRecentBlobRestored: once a read finds a recently stored
 // blob's copy damaged, storing the good bytes again replaces it.
 func TestDamagedRecentBlobRestored(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	b := []byte("to be damaged")
 	name, err := s.Put(b)
 	if err != nil {
@@ -267,4 +259,15 @@ func TestDamagedRecentBlobRestored(t *testing.T) {
 	if got, err := s.Get(name); err != nil || string(got) != string(b) {
 		t.Fatalf("Get after storing the good bytes again = %q, %v", got, err)
 	}
+}
+
+// openTemp opens a store in a fresh directory, closed when the test ends.
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
