@@ -78,7 +78,7 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if err != nil || r.Signer == rec.Patient {
 		return errSkip
 	}
-	consentID, _, err := a.authorizeRead(e.w, e.final, r.Signer, acc.Record, acc.Purpose, e.time)
+	consentID, _, err := a.authorizeRead(e.w, e.touched(), r.Signer, acc.Record, acc.Purpose, e.time)
 	if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) {
 		return err
 	}

@@ -11,6 +11,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -51,17 +52,17 @@ type App struct {
 	cache    cache
 	verified verifiedCache
 	keys     keyCache
-	// prefetchMode is prefetchAuto but in tests that compare blocks
-	// executed with and without the prefetcher.
-	prefetchMode int
-	// touched are the patients whose consents the block in progress
-	// changes: their cached consents are stale for it and after it.
-	touched map[string]bool
+	// prefetchMode and speculateMode are on but in tests that compare
+	// blocks executed with and without the prefetcher or speculation.
+	prefetchMode  int
+	speculateMode int
 
-	// Consensus connection only: the block being executed.
-	block   *state.Delta
-	height  int64
-	results []Result
+	// Consensus connection only: the genesis writes until the first block,
+	// then the block FinalizeBlock executed, to be committed; and the
+	// block being executed ahead of FinalizeBlock, if any.
+	block *state.Delta
+	run   *blockRun
+	spec  *blockRun
 
 	checkMu sync.Mutex
 	pending map[string]uint64 // nonces accepted into the mempool since the last commit
@@ -78,7 +79,6 @@ type App struct {
 	// OnCommit, if set, is called after each commit with the blobs that the
 	// block's new records need. It must not block.
 	OnCommit func(blobs []string)
-	newBlobs []string
 }
 
 // New returns an application over store for chainID.
@@ -171,58 +171,46 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 }
 
 // FinalizeBlock executes the block's transactions in order on a fresh delta
-// and returns the app hash the state will have once committed.
+// and returns the app hash the state will have once committed. A block
+// already executed since its proposal (speculate.go) is not executed again.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
-	if a.block == nil {
-		a.block = a.store.Begin()
-	}
-	a.height = req.Height
-	e := env{w: a.block, height: req.Height, time: req.Time.UnixNano(), final: true}
-	putTime(a.block, e.time)
-	res := make([]*abci.ExecTxResult, len(req.Txs))
-	a.results = a.results[:0]
-	a.newBlobs = nil
-	a.touched = map[string]bool{}
-	pf := a.startPrefetch(req.Txs, req.Height, e.time)
-	defer pf.finish()
-	for i, raw := range req.Txs {
-		e.hash, e.pre = tx.Hash(raw), pf.take(i)
-		_, err := a.execute(e, raw, 0)
-		r := &abci.ExecTxResult{Code: codeOf(err)}
-		if err != nil {
-			r.Log = err.Error()
+	t := req.Time.UnixNano()
+	r := a.adopt(req.Height, t, req.Txs)
+	if r == nil {
+		base := a.block // the genesis writes, before the first block
+		if base == nil {
+			base = a.store.Begin()
 		}
-		res[i] = r
-		a.results = append(a.results, Result{Hash: e.hash, Height: req.Height, Code: r.Code, Log: r.Log})
+		r = newBlockRun(base, req.Height, t, req.Txs)
+		a.execBlock(r)
 	}
-	root, err := a.block.Root()
-	if err != nil {
-		return nil, fmt.Errorf("compute app hash at height %d: %w", req.Height, err)
+	if r.err != nil {
+		return nil, fmt.Errorf("compute app hash at height %d: %w", req.Height, r.err)
 	}
-	return &abci.ResponseFinalizeBlock{TxResults: res, AppHash: root}, nil
+	a.block, a.run = r.delta, r
+	return &abci.ResponseFinalizeBlock{TxResults: r.res, AppHash: r.root}, nil
 }
 
-// Commit persists the block atomically, then tells those waiting on its
-// transactions.
+// Commit persists the block FinalizeBlock executed atomically, then tells
+// those waiting on its transactions.
 func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
-	if a.block == nil {
-		a.block = a.store.Begin()
+	r := a.run
+	if r == nil {
+		return nil, errors.New("commit before FinalizeBlock")
 	}
-	if _, err := a.store.Commit(a.block, a.height); err != nil {
+	if _, err := a.store.Commit(r.delta, r.height); err != nil {
 		return nil, err
 	}
-	a.block = nil
-	a.cache.forget(a.touched)
-	a.touched = nil
+	a.block, a.run = nil, nil
+	a.cache.forget(r.touched)
 	a.checkMu.Lock()
 	clear(a.pending) // the mempool rechecks what is left and refills this
 	a.checkMu.Unlock()
-	a.notify(a.results)
-	if a.OnCommit != nil && len(a.newBlobs) > 0 {
-		a.OnCommit(a.newBlobs)
+	a.notify(r.results)
+	if a.OnCommit != nil && len(r.newBlobs) > 0 {
+		a.OnCommit(r.newBlobs)
 	}
-	a.newBlobs = nil
-	a.log.Debug("committed", "height", a.height, "txs", len(a.results))
+	a.log.Debug("committed", "height", r.height, "txs", len(r.results))
 	return &abci.ResponseCommit{}, nil
 }
 

@@ -100,7 +100,7 @@ func (a *App) putKeyEnvelopes(e env, patient string, keys []tx.KeyEnvelope, hold
 		}
 		e.w.Set(keyEnvKey(patient, k.Category, k.Epoch, k.Holder), []byte(k.Blob))
 		if e.final {
-			a.newBlobs = append(a.newBlobs, k.Blob)
+			e.run.newBlobs = append(e.run.newBlobs, k.Blob)
 		}
 	}
 	return nil
@@ -139,7 +139,7 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 	}
 	// New epochs go only to holders that another active consent of the
 	// patient still covers: never to the revoked grantee on its account.
-	others, err := a.consentsOf(e.w, e.final, t.Signer)
+	others, err := a.consentsOf(e.w, e.touched(), t.Signer)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 
 // access records a disclosure, after deciding it from the ledger alone.
 func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
-	d, rec, err := a.authorizeRead(e.w, e.final, t.Signer, b.Record, b.Purpose, e.time)
+	d, rec, err := a.authorizeRead(e.w, e.touched(), t.Signer, b.Record, b.Purpose, e.time)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,8 @@ func (a *App) access(e env, t *tx.Tx, b *tx.Access) error {
 // authorizeRead decides whether reader may read record id for purpose at
 // time: the patient and the author always may; anyone else needs a consent.
 // It returns the consent that allows it ("" for patient and author).
-func (a *App) authorizeRead(r reader, final bool, who, id, purpose string, time int64) (string, *Record, error) {
+// touched is as for consentsOf.
+func (a *App) authorizeRead(r reader, touched map[string]bool, who, id, purpose string, time int64) (string, *Record, error) {
 	rec, err := a.record(r, id)
 	if err != nil {
 		return "", nil, fmt.Errorf("record %s: %w", id, err)
@@ -193,7 +194,7 @@ func (a *App) authorizeRead(r reader, final bool, who, id, purpose string, time 
 	}
 	req := consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Purpose: purpose,
 		Category: rec.Category, Author: rec.Author, Time: time}
-	d, err := a.decide(r, final, rec.Patient, req)
+	d, err := a.decide(r, touched, rec.Patient, req)
 	if err != nil {
 		return "", nil, err
 	}
@@ -203,6 +204,6 @@ func (a *App) authorizeRead(r reader, final bool, who, id, purpose string, time 
 // touch marks the patient's consents as changed by the block in progress.
 func (a *App) touch(e env, patient string) {
 	if e.final {
-		a.touched[patient] = true
+		e.run.touched[patient] = true
 	}
 }

@@ -20,7 +20,17 @@ type env struct {
 	height int64
 	time   int64      // block time, unix nanoseconds
 	final  bool       // in FinalizeBlock, not CheckTx
+	run    *blockRun  // FinalizeBlock: the block being executed
 	pre    txPrefetch // FinalizeBlock: what was prefetched for this transaction
+}
+
+// touched are the patients whose consents the block in progress has
+// changed so far; nil in CheckTx.
+func (e env) touched() map[string]bool {
+	if e.run == nil {
+		return nil
+	}
+	return e.run.touched
 }
 
 // execute checks and applies one raw transaction. Every check runs here, in

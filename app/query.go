@@ -51,7 +51,7 @@ func (a *App) Records(who, patient string) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cs, err = a.consentsOf(a.store, false, patient); err != nil {
+		if cs, err = a.consentsOf(a.store, nil, patient); err != nil {
 			return nil, err
 		}
 		req = consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Time: a.BlockTime()}
@@ -183,7 +183,7 @@ func (a *App) Members(org string) ([]string, error) {
 // AuthorizeRead decides a read from committed state, as FinalizeBlock will
 // decide it again from the state of its block.
 func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
-	return a.authorizeRead(a.store, false, who, id, purpose, a.BlockTime())
+	return a.authorizeRead(a.store, nil, who, id, purpose, a.BlockTime())
 }
 
 // Blobs lists every blob the committed state names: each record's

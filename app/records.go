@@ -207,7 +207,7 @@ func (a *App) epochOf(e env, p, cat, pair string, m *batchMemo) (uint64, error) 
 // block reads around it for the patients it touches, and for patients it
 // registers (absent from committed state, and never cached as absent).
 func (a *App) currentEpoch(e env, p, cat, pair string) (uint64, error) {
-	if e.final && a.touched[p] {
+	if e.touched()[p] {
 		return epochNum(e.w, p, cat)
 	}
 	if n, ok := a.cache.epoch(pair); ok {
@@ -275,7 +275,7 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 			return err
 		}
 		req := consent.Request{Requester: requesterOf(author), Action: consent.ActionWrite, Category: b.Category, Author: t.Signer, Time: e.time}
-		if _, err := a.decide(e.w, e.final, b.Patient, req); err != nil {
+		if _, err := a.decide(e.w, e.touched(), b.Patient, req); err != nil {
 			return err
 		}
 		if m != nil {
@@ -309,7 +309,7 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	}
 	rec := newRecord(t.Signer, b, e.height, e.time)
 	e.w.Set(patientRecordKey(b.Patient, id), nil)
-	a.newBlobs = append(a.newBlobs, rec.Blobs()...)
+	e.run.newBlobs = append(e.run.newBlobs, rec.Blobs()...)
 	if prefetched {
 		e.w.Set(recordKey(id), pre.value)
 		return nil
@@ -360,8 +360,8 @@ func requesterOf(a *Actor) consent.Requester {
 }
 
 // decide evaluates the patient's consents for req, in consent ID order.
-func (a *App) decide(r reader, final bool, patient string, req consent.Request) (consent.Decision, error) {
-	cs, err := a.consentsOf(r, final, patient)
+func (a *App) decide(r reader, touched map[string]bool, patient string, req consent.Request) (consent.Decision, error) {
+	cs, err := a.consentsOf(r, touched, patient)
 	if err != nil {
 		return consent.Decision{}, err
 	}
@@ -378,10 +378,12 @@ func (a *App) decide(r reader, final bool, patient string, req consent.Request) 
 // consentsOf lists a patient's consents in ID order. A block in progress
 // reads through its delta for each one the committed index names; consents
 // granted earlier in the same block are found through the delta's own keys.
-func (a *App) consentsOf(r reader, final bool, patient string) ([]consent.Consent, error) {
-	// Only FinalizeBlock reads touched; CheckTx and queries judge by
-	// committed state.
-	fromCommitted := !final || !a.touched[patient]
+//
+// touched are the patients whose consents the block in progress has
+// changed (nil outside FinalizeBlock: CheckTx and queries judge by
+// committed state).
+func (a *App) consentsOf(r reader, touched map[string]bool, patient string) ([]consent.Consent, error) {
+	fromCommitted := !touched[patient]
 	var gen uint64
 	if fromCommitted {
 		if cs, ok := a.cache.patientConsents(patient); ok {
