@@ -142,6 +142,10 @@ func (a *App) dropSpeculation() {
 	}
 }
 
+// Close stops a block executing ahead of FinalizeBlock, if any, and waits
+// for it. Call it once consensus has stopped and before the store closes.
+func (a *App) Close() { a.dropSpeculation() }
+
 // PrepareProposal proposes the mempool's transactions up to the size limit,
 // as CometBFT's default does, and starts executing the block they make.
 func (a *App) PrepareProposal(ctx context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {

@@ -117,3 +117,27 @@ func TestSpeculationChangesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseStopsSpeculation checks that Close leaves no block executing:
+// the store may close right after it.
+func TestCloseStopsSpeculation(t *testing.T) {
+	w, block, _, _ := speculationBlock(t)
+	h := w.height + 1
+	if _, err := w.app.ProcessProposal(context.Background(), &abci.RequestProcessProposal{
+		Txs: block, Height: h, Time: genesisTime.Add(time.Duration(h-1) * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.app.spec
+	if r == nil {
+		t.Fatal("ProcessProposal started no speculation")
+	}
+	w.app.Close()
+	select {
+	case <-r.done:
+	default:
+		t.Fatal("Close returned while the speculation was executing")
+	}
+	if w.app.spec != nil {
+		t.Fatal("Close left a speculation behind")
+	}
+}

@@ -156,6 +156,9 @@ func (n *Node) Stop() {
 		}
 		n.comet.Wait()
 	}
+	if n.app != nil {
+		n.app.Close()
+	}
 	if n.cancel != nil {
 		n.cancel()
 		n.bg.Wait()
