@@ -126,6 +126,9 @@ func (a *App) speculate(height, time int64, txs [][]byte) {
 func (a *App) adopt(height, time int64, txs [][]byte) *blockRun {
 	r := a.spec
 	if r == nil || !r.is(height, time, txs) {
+		if r != nil {
+			a.log.Debug("speculative execution discarded: another block was decided", "height", height, "executed", r.height)
+		}
 		a.dropSpeculation()
 		return nil
 	}
