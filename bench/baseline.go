@@ -93,6 +93,7 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 		}
 	}
 	count := o.Records
+	cpu := startCPU()
 	start := time.Now()
 	// The same pipelined submission as medchain's writes: each submitter
 	// puts all its transactions in the mempool, then waits for each commit.
@@ -143,6 +144,7 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 		return nil
 	})
 	rep.BaselineTxPerS = float64(count) / time.Since(start).Seconds()
+	rep.BaselineCPUUsPerTx, rep.BaselineCPUBusy = cpu.stop(count)
 	rep.BaselineTxBytes = txBytes
 	o.logf("baseline: %.0f tx/s", rep.BaselineTxPerS)
 	return err

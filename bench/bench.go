@@ -68,12 +68,20 @@ type Report struct {
 	SealPerS          float64 `json:"seal_per_s"`
 	BaselineTxBytes   int     `json:"baseline_tx_bytes"`
 	BlockIntervalMs   float64 `json:"block_interval_ms"`
-	Batch             int     `json:"batch"`
-	Validators        int     `json:"validators"`
-	CPUs              int     `json:"cpus"`
-	GoVersion         string  `json:"go_version"`
-	Seed              uint64  `json:"seed"`
-	DurationS         float64 `json:"duration_s"`
+	// CPU time of the whole process (nodes and load generator) per unit of
+	// work in each timed phase, and the share of the cores it kept busy.
+	WriteCPUUsPerRecord float64 `json:"write_cpu_us_per_record"`
+	WriteCPUBusy        float64 `json:"write_cpu_busy"`
+	ReadCPUUsPerRead    float64 `json:"read_cpu_us_per_read"`
+	ReadCPUBusy         float64 `json:"read_cpu_busy"`
+	BaselineCPUUsPerTx  float64 `json:"baseline_cpu_us_per_tx"`
+	BaselineCPUBusy     float64 `json:"baseline_cpu_busy"`
+	Batch               int     `json:"batch"`
+	Validators          int     `json:"validators"`
+	CPUs                int     `json:"cpus"`
+	GoVersion           string  `json:"go_version"`
+	Seed                uint64  `json:"seed"`
+	DurationS           float64 `json:"duration_s"`
 }
 
 // ErrOptions reports options Run refuses before it starts anything.

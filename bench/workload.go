@@ -433,6 +433,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	var mu sync.Mutex
 	h0 := w.nodes[0].Status().Height
 	end := o.phase("writes")
+	cpu := startCPU()
 	start := time.Now()
 	batch := max(1, o.Batch)
 	rep.Batch = batch
@@ -477,6 +478,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 		return nil
 	})
 	el := time.Since(start)
+	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy = cpu.stop(len(w.written))
 	end()
 	rep.Records = len(w.written)
 	rep.RecordsPerS = float64(len(w.written)) / el.Seconds()
@@ -544,6 +546,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
 	lat := make([]time.Duration, o.Reads)
 	end := o.phase("reads")
+	cpu := startCPU()
 	start := time.Now()
 	err := parallel(o.Reads, o.Readers, func(i int) error {
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
@@ -577,6 +580,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		return nil
 	})
 	el := time.Since(start)
+	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = cpu.stop(o.Reads)
 	end()
 	rep.Reads = o.Reads
 	rep.ReadsPerS = float64(o.Reads) / el.Seconds()

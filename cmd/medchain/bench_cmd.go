@@ -93,9 +93,12 @@ func benchTable(r *bench.Report) string {
 	row("ratio to baseline", fmt.Sprintf("%.2f", r.RatioToBaseline))
 	row("write p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", r.WriteP50Ms, r.WriteP99Ms))
 	row("block interval", fmt.Sprintf("%.0f ms", r.BlockIntervalMs))
+	row("CPU per record / per tx", fmt.Sprintf("%.0f µs / %.0f µs (cores %.0f%% / %.0f%% busy; baseline's tx)",
+		r.WriteCPUUsPerRecord, r.BaselineCPUUsPerTx, 100*r.WriteCPUBusy, 100*r.BaselineCPUBusy))
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
 	row("reads/s", fmt.Sprintf("%.0f (%d reads)", r.ReadsPerS, r.Reads))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
+	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy))
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
 	row("client seals/s", fmt.Sprintf("%.0f", r.SealPerS))
