@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -64,6 +65,10 @@ type App struct {
 	run   *blockRun
 	spec  *blockRun
 
+	// blockTime is the last committed block's time (unix ns), read at
+	// every CheckTx and every decision the API asks for.
+	blockTime atomic.Int64
+
 	checkMu sync.Mutex
 	pending map[string]uint64 // nonces accepted into the mempool since the last commit
 
@@ -83,13 +88,15 @@ type App struct {
 
 // New returns an application over store for chainID.
 func New(chainID string, store *state.Store, log *slog.Logger) *App {
-	return &App{
+	a := &App{
 		chainID: chainID,
 		store:   store,
 		log:     log,
 		pending: map[string]uint64{},
 		waiters: map[string][]chan Result{},
 	}
+	a.blockTime.Store(committedTime(store))
+	return a
 }
 
 // ChainID returns the chain this application serves.
@@ -201,6 +208,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if _, err := a.store.Commit(r.delta, r.height); err != nil {
 		return nil, err
 	}
+	a.blockTime.Store(r.time)
 	a.block, a.run = nil, nil
 	a.cache.forget(r.touched)
 	a.checkMu.Lock()

@@ -39,3 +39,29 @@ func BenchmarkRecordBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAuthorizeRead measures one consent decision on a committed
+// record by a member the patient granted reading, as the API makes before
+// serving it, with the record, the reader and the patient's consents in the
+// caches.
+func BenchmarkAuthorizeRead(b *testing.B) {
+	w := newWorld(b)
+	readerKey := newKey(b)
+	w.mustDeliver(w.sign(w.orgA, tx.TypeMemberAdd, memberAdd(readerKey, "physician")))
+	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
+		Grantee: w.memberA.ID(), Categories: []string{"laboratory"}, Actions: []string{"write"}}))
+	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
+		Grantee: readerKey.Public().ID(), Categories: []string{"laboratory"}, Actions: []string{"read"}}))
+	rec := recordMaker(w.patient.ID())()
+	w.mustDeliver(w.sign(w.memberA, tx.TypeRecordPut, &rec))
+	id, reader := "r"+rec.Ciphertext[:32], readerKey.Public().ID()
+	if consentID, _, err := w.app.AuthorizeRead(reader, id, "treatment"); err != nil || consentID == "" {
+		b.Fatalf("AuthorizeRead: consent %q, %v; want one that allows it", consentID, err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := w.app.AuthorizeRead(reader, id, "treatment"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -324,4 +325,38 @@ func TestRejectedTxChangesNothing(t *testing.T) {
 			t.Fatalf("a rejected tx changed the app hash; keys it left behind: %q", leaked)
 		})
 	}
+}
+
+// TestBlockTimeFollowsCommits checks the block time the application judges
+// CheckTx and reads by: none before the first block, each committed
+// block's time after it (not FinalizeBlock's: the block is not committed
+// yet), and the last one again after a restart.
+func TestBlockTimeFollowsCommits(t *testing.T) {
+	dir := t.TempDir()
+	n := newNode(t, dir, newKey(t))
+	if got := n.app.BlockTime(); got != 0 {
+		t.Fatalf("block time before the first block = %d, want 0", got)
+	}
+	for h := int64(1); h <= 3; h++ {
+		res := n.finalize()
+		if got, want := n.app.BlockTime(), blockTime(h-1); got != want {
+			t.Fatalf("block time during FinalizeBlock(%d) = %d, want %d (the last committed)", h, got, want)
+		}
+		n.commit(res.AppHash)
+		if got, want := n.app.BlockTime(), blockTime(h); got != want {
+			t.Fatalf("block time after block %d = %d, want %d", h, got, want)
+		}
+	}
+	n.close()
+	if got, want := openNode(t, dir).app.BlockTime(), blockTime(3); got != want {
+		t.Fatalf("block time after a restart = %d, want %d", got, want)
+	}
+}
+
+// blockTime is the time the test helpers give block h (0 before block 1).
+func blockTime(h int64) int64 {
+	if h == 0 {
+		return 0
+	}
+	return genesisTime.Add(time.Duration(h-1) * time.Second).UnixNano()
 }

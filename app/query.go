@@ -20,8 +20,12 @@ func putTime(w writer, t int64) {
 }
 
 // BlockTime returns the time of the last committed block (unix ns).
-func (a *App) BlockTime() int64 {
-	b, err := a.store.Get(timeKey)
+func (a *App) BlockTime() int64 { return a.blockTime.Load() }
+
+// committedTime reads the last committed block's time from store: 0 before
+// the first block.
+func committedTime(store *state.Store) int64 {
+	b, err := store.Get(timeKey)
 	if err != nil || len(b) != 8 {
 		return 0
 	}
