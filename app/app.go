@@ -203,7 +203,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
 	r := a.run
 	if r == nil {
-		return nil, errors.New("commit before FinalizeBlock")
+		return nil, errors.New("commit with no block executed: CometBFT calls FinalizeBlock first, so this is a bug in the caller")
 	}
 	if _, err := a.store.Commit(r.delta, r.height); err != nil {
 		return nil, err

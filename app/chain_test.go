@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -353,10 +352,10 @@ func TestBlockTimeFollowsCommits(t *testing.T) {
 	}
 }
 
-// blockTime is the time the test helpers give block h (0 before block 1).
+// blockTime is BlockTime once block h is committed (0 before block 1).
 func blockTime(h int64) int64 {
 	if h == 0 {
 		return 0
 	}
-	return genesisTime.Add(time.Duration(h-1) * time.Second).UnixNano()
+	return blockAt(h).UnixNano()
 }

@@ -94,6 +94,9 @@ func (n *node) initChain(admins ...ident.Private) []byte {
 	return res.AppHash
 }
 
+// blockAt is the time the helpers give block h.
+func blockAt(h int64) time.Time { return genesisTime.Add(time.Duration(h-1) * time.Second) }
+
 // finalize runs FinalizeBlock for the next height without committing.
 func (n *node) finalize(txs ...[]byte) *abci.ResponseFinalizeBlock {
 	n.t.Helper()
@@ -101,7 +104,7 @@ func (n *node) finalize(txs ...[]byte) *abci.ResponseFinalizeBlock {
 	res, err := n.app.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{
 		Txs:    txs,
 		Height: h,
-		Time:   genesisTime.Add(time.Duration(h-1) * time.Second),
+		Time:   blockAt(h),
 	})
 	if err != nil {
 		n.t.Fatalf("FinalizeBlock(%d): %v", h, err)

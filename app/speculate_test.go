@@ -71,7 +71,7 @@ func TestSpeculationChangesNothing(t *testing.T) {
 			w, block, other, swapped := speculationBlock(t)
 			txs := map[string][][]byte{"block": block, "other": other, "swapped": swapped}
 			h := w.height + 1
-			at := genesisTime.Add(time.Duration(h-1) * time.Second)
+			at := blockAt(h)
 
 			w.app.speculateMode = speculateOff
 			want := w.finalize(txs[tc.decide]...)
@@ -124,7 +124,7 @@ func TestCloseStopsSpeculation(t *testing.T) {
 	w, block, _, _ := speculationBlock(t)
 	h := w.height + 1
 	if _, err := w.app.ProcessProposal(context.Background(), &abci.RequestProcessProposal{
-		Txs: block, Height: h, Time: genesisTime.Add(time.Duration(h-1) * time.Second)}); err != nil {
+		Txs: block, Height: h, Time: blockAt(h)}); err != nil {
 		t.Fatal(err)
 	}
 	r := w.app.spec
