@@ -31,6 +31,9 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/medchain/medchain/internal/pebblefs"
 )
 
 // MaxSize bounds one blob.
@@ -145,9 +148,11 @@ func open(dir string, readOnly bool) (*Store, error) {
 
 // options configures either database of a store. Neither compresses:
 // ciphertext does not compress, nor do hashes, and trying costs CPU on
-// every flush and compaction.
+// every flush and compaction. Both write through [pebblefs.Buffered]: a
+// synced batch of blobs is megabytes of log, a flush 64 MiB of table.
 func options(cache *pebble.Cache, readOnly bool, memTable uint64) *pebble.Options {
 	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache, MemTableSize: memTable,
+		FS:                    pebblefs.Buffered(vfs.Default),
 		L0CompactionThreshold: 8,
 		LBaseMaxBytes:         512 << 20,
 	}

@@ -36,6 +36,8 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/medchain/medchain/internal/pebblefs"
 )
 
 // Buckets is the number of leaves of the commitment tree.
@@ -89,6 +91,7 @@ func open(dir string, readOnly bool) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	opts.FS = pebblefs.Buffered(vfs.Default) // flushes and compactions in large writes
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	}
