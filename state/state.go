@@ -62,6 +62,7 @@ type Store struct {
 	db     *pebble.DB
 	mu     sync.RWMutex // guards tree and height against concurrent readers
 	tree   [][32]byte   // heap layout: tree[1] is the root, leaves at Buckets..2*Buckets-1
+	empty  [32]byte     // the leaf hash of a bucket with no entries
 	height int64
 	closed bool
 }
@@ -121,9 +122,9 @@ func (s *Store) Close() error {
 // load reads the height and the leaf hashes and rebuilds the inner tree.
 func (s *Store) load() error {
 	s.tree = make([][32]byte, 2*Buckets)
-	empty := leafHash(nil)
+	s.empty = leafHash(nil)
 	for i := Buckets; i < 2*Buckets; i++ {
-		s.tree[i] = empty
+		s.tree[i] = s.empty
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsLeaf}, UpperBound: []byte{nsLeaf + 1}})
 	if err != nil {
@@ -459,7 +460,10 @@ func (d *Delta) bucketLeaves(buckets []uint16, byBucket map[uint16][]int) ([][32
 func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, writes []int) ([32]byte, error) {
 	lw := newLeafWriter()
 	lo := []byte{nsIndex, byte(b >> 8), byte(b)}
-	ok := it.SeekGE(lo) && bytes.HasPrefix(it.Key(), lo)
+	// A bucket whose committed leaf is the empty one has no entries to
+	// read: skip the seek (about half the buckets a block touches while
+	// the ledger holds fewer keys than there are buckets).
+	ok := d.s.tree[Buckets+int(b)] != d.s.empty && it.SeekGE(lo) && bytes.HasPrefix(it.Key(), lo)
 	next := func() { ok = it.Next() && bytes.HasPrefix(it.Key(), lo) }
 	for _, i := range writes {
 		w := &d.plan[i]
