@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"sync"
 	"sync/atomic"
 
@@ -117,7 +116,7 @@ func (a *App) prefetchTx(raw []byte, height, time int64) *txPrefetch {
 			twice = append(twice, rec.ID)
 			continue
 		}
-		value, err := json.Marshal(rec)
+		value, err := encodeRecord(&rec)
 		if err != nil {
 			continue
 		}

@@ -196,7 +196,7 @@ func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
 func (a *App) Blobs(fn func(name string)) error {
 	err := a.store.Scan([]byte("record/"), func(_, v []byte) bool {
 		var r Record
-		if err := jsonUnmarshal(v, &r); err == nil {
+		if err := decodeRecord(v, &r); err == nil {
 			for _, b := range r.Blobs() {
 				fn(b)
 			}

@@ -87,8 +87,7 @@ func (a *App) record(r reader, id string) (Record, error) {
 	if rec, ok := a.cache.record(id); ok {
 		return rec, nil
 	}
-	var rec Record
-	err := getJSON(a.store, recordKey(id), &rec)
+	rec, err := getRecord(a.store, id)
 	if err == nil {
 		a.cache.putRecord(rec)
 		return rec, nil
@@ -96,8 +95,24 @@ func (a *App) record(r reader, id string) (Record, error) {
 	if !errors.Is(err, ErrNotFound) || r == reader(a.store) {
 		return Record{}, err
 	}
-	err = getJSON(r, recordKey(id), &rec)
-	return rec, err
+	return getRecord(r, id)
+}
+
+// getRecord reads record id from r.
+func getRecord(r reader, id string) (Record, error) {
+	key := recordKey(id)
+	b, err := r.Get(key)
+	if errors.Is(err, state.ErrNotFound) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	if err := decodeRecord(b, &rec); err != nil {
+		return Record{}, fmt.Errorf("state holds a corrupt entry %q: %w", key, err)
+	}
+	return rec, nil
 }
 
 func getJSON(r reader, key []byte, v any) error {
@@ -310,11 +325,15 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	rec := newRecord(t.Signer, b, e.height, e.time)
 	e.w.Set(patientRecordKey(b.Patient, id), nil)
 	e.run.newBlobs = append(e.run.newBlobs, rec.Blobs()...)
-	if prefetched {
-		e.w.Set(recordKey(id), pre.value)
-		return nil
+	value := pre.value
+	if !prefetched {
+		var err error
+		if value, err = encodeRecord(&rec); err != nil {
+			return err
+		}
 	}
-	return putJSON(e.w, recordKey(id), rec)
+	e.w.Set(recordKey(id), value)
+	return nil
 }
 
 // recordID is the ID of the record b registers: its ciphertext's hash,
