@@ -46,7 +46,9 @@ func TestRecordJSONIsEncodingJSONs(t *testing.T) {
 		{"a record as a batch writes it", func(*Record) {}},
 		{"zero", func(r *Record) { *r = Record{} }},
 		{"negative numbers", func(r *Record) { r.Size, r.Height, r.Time = -1, -42, math.MinInt64 }},
-		{"largest numbers", func(r *Record) { r.Size, r.Epoch, r.Height, r.Time = math.MaxInt64, math.MaxUint64, math.MaxInt64, math.MaxInt64 }},
+		{"largest numbers", func(r *Record) {
+			r.Size, r.Epoch, r.Height, r.Time = math.MaxInt64, math.MaxUint64, math.MaxInt64, math.MaxInt64
+		}},
 		{"HTML characters escaped", func(r *Record) { r.ContentType = "text/html; <b>&</b>" }},
 		{"quote and backslash", func(r *Record) { r.Category = `a"b\c` }},
 		{"control character", func(r *Record) { r.Author = "a\nb\x00" }},
