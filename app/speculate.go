@@ -102,7 +102,9 @@ func (a *App) execBlock(r *blockRun) {
 		r.res[i] = res
 		r.results = append(r.results, Result{Hash: e.hash, Height: r.height, Code: res.Code, Log: res.Log})
 	}
-	r.root, r.err = r.delta.Root()
+	if r.err = r.delta.Prepare(); r.err == nil {
+		r.root, r.err = r.delta.Root()
+	}
 }
 
 // speculate starts executing a proposed block, unless it is being executed
@@ -141,6 +143,7 @@ func (a *App) dropSpeculation() {
 	if r := a.spec; r != nil {
 		r.stop.Store(true)
 		<-r.done
+		r.delta.Discard()
 		a.spec = nil
 	}
 }

@@ -294,7 +294,8 @@ type Delta struct {
 	root   []byte
 	plan   []write // the writes in key order, as Root hashed them
 	leaves map[uint16][32]byte
-	nodes  []node // the tree nodes Root computed
+	nodes  []node        // the tree nodes Root computed
+	batch  *pebble.Batch // the writes as Prepare encoded them for Commit
 }
 
 // write is one key of a delta with what Root computed for it once, for
@@ -321,7 +322,7 @@ func (d *Delta) Flush() {
 	for _, k := range d.sortedKeys() {
 		d.parent.writes[k] = d.writes[k]
 	}
-	d.parent.root = nil
+	d.parent.changed()
 }
 
 // below reads what lies under d: its parent, or the committed state.
@@ -364,11 +365,43 @@ func (d *Delta) Set(key, value []byte) {
 		value = []byte{}
 	}
 	d.writes[string(key)] = bytes.Clone(value)
-	d.root = nil
+	d.changed()
 }
 
 // Delete removes key.
-func (d *Delta) Delete(key []byte) { d.writes[string(key)] = nil; d.root = nil }
+func (d *Delta) Delete(key []byte) {
+	d.writes[string(key)] = nil
+	d.changed()
+}
+
+// changed forgets what Root and Prepare computed.
+func (d *Delta) changed() {
+	d.root = nil
+	d.Discard()
+}
+
+// Prepare computes the root and encodes the writes for [Store.Commit], so
+// that Commit has only to write them: a block executed ahead of its
+// decision prepares its commit there, off the consensus goroutine. A
+// later write undoes it.
+func (d *Delta) Prepare() error {
+	if _, err := d.Root(); err != nil {
+		return err
+	}
+	if d.batch == nil {
+		d.batch = d.encode()
+	}
+	return nil
+}
+
+// Discard releases what Prepare encoded, for a delta that will not be
+// committed.
+func (d *Delta) Discard() {
+	if d.batch != nil {
+		d.batch.Close()
+		d.batch = nil
+	}
+}
 
 // sortedKeys returns the written keys in order: the only way the delta is
 // ever traversed, so map order never reaches the hash or the disk.
@@ -575,12 +608,36 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	batch := d.batch
+	if batch == nil {
+		batch = d.encode()
+	}
+	d.batch = nil
+	defer batch.Close()
+	var hb [8]byte
+	binary.BigEndian.PutUint64(hb[:], uint64(height))
+	_ = batch.Set([]byte(metaHgt), hb[:], nil)
+	_ = batch.Set([]byte(metaHash), root, nil)
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("commit state at height %d: %w", height, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range d.nodes {
+		s.tree[n.i] = n.h
+	}
+	s.height = height
+	return root, nil
+}
+
+// encode writes a delta's data, index entries and changed leaves, as Root
+// computed them, into a batch.
+func (d *Delta) encode() *pebble.Batch {
 	size := 64 + 40*len(d.leaves)
 	for _, w := range d.plan {
 		size += 2*len(w.key) + len(w.value) + 64
 	}
-	batch := s.db.NewBatchWithSize(size)
-	defer batch.Close()
+	batch := d.s.db.NewBatchWithSize(size)
 	// The batch is written in key order, each namespace in turn: the
 	// memtable then inserts every key from near the previous one instead of
 	// searching from the top (BenchmarkCommitRecords: ~10% less per record
@@ -611,20 +668,7 @@ func (s *Store) Commit(d *Delta, height int64) ([]byte, error) {
 		h := d.leaves[b]
 		_ = batch.Set([]byte{nsLeaf, byte(b >> 8), byte(b)}, h[:], nil)
 	}
-	var hb [8]byte
-	binary.BigEndian.PutUint64(hb[:], uint64(height))
-	_ = batch.Set([]byte(metaHgt), hb[:], nil)
-	_ = batch.Set([]byte(metaHash), root, nil)
-	if err := batch.Commit(pebble.Sync); err != nil {
-		return nil, fmt.Errorf("commit state at height %d: %w", height, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, n := range d.nodes {
-		s.tree[n.i] = n.h
-	}
-	s.height = height
-	return root, nil
+	return batch
 }
 
 // quietLogger keeps Pebble's informational chatter out of the node's logs.

@@ -94,6 +94,56 @@ func TestDeltaRootCachedUntilWrite(t *testing.T) {
 	}
 }
 
+// TestPrepareThenWrite: a commit Prepare encoded ahead is what Commit
+// writes, unless the delta changed after it, in which case Commit writes
+// the delta as it is.
+func TestPrepareThenWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(d *Delta) // between Prepare and Commit
+		want  map[string]string
+	}{
+		{"nothing", func(*Delta) {}, map[string]string{"a": "1", "b": "2"}},
+		{"a write", func(d *Delta) { d.Set([]byte("c"), []byte("3")) }, map[string]string{"a": "1", "b": "2", "c": "3"}},
+		{"an overwrite", func(d *Delta) { d.Set([]byte("a"), []byte("9")) }, map[string]string{"a": "9", "b": "2"}},
+		{"a delete", func(d *Delta) { d.Delete([]byte("b")) }, map[string]string{"a": "1"}},
+		{"a child flushed", func(d *Delta) {
+			c := d.Child()
+			c.Set([]byte("c"), []byte("3"))
+			c.Flush()
+		}, map[string]string{"a": "1", "b": "2", "c": "3"}},
+		{"discarded", func(d *Delta) { d.Discard() }, map[string]string{"a": "1", "b": "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openMem(t)
+			d := s.Begin()
+			d.Set([]byte("a"), []byte("1"))
+			d.Set([]byte("b"), []byte("2"))
+			if err := d.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			tc.after(d)
+			root, err := s.Commit(d, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			model := map[string][]byte{}
+			for k, v := range tc.want {
+				model[k] = []byte(v)
+				if got, err := s.Get([]byte(k)); err != nil || string(got) != v {
+					t.Errorf("Get(%s) = %q, %v; want %q", k, got, err, v)
+				}
+			}
+			if want := modelRoot(model); !bytes.Equal(root, want) || !bytes.Equal(s.Root(), want) {
+				t.Fatalf("root %x, store %x; the model gives %x", root, s.Root(), want)
+			}
+			if n, err := s.Check(); err != nil || n != len(model) {
+				t.Fatalf("Check = %d, %v; want %d keys", n, err, len(model))
+			}
+		})
+	}
+}
+
 // TestRootIndependentOfOrder is the determinism property: the same final
 // contents give the same root, whatever the order of the writes and however
 // they are split into blocks, and that root is the one the model computes.
