@@ -218,7 +218,7 @@ func (w *workload) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := submitInOrder(ctx, w.nodes[0], orgs, func(i int) string { return fmt.Sprintf("org add %d", i) }); err != nil {
+	if err := submitInOrder(ctx, w.nodes[0], len(w.nodes)-1, orgs, func(i int) string { return fmt.Sprintf("org add %d", i) }); err != nil {
 		return err
 	}
 	if err := w.synced(ctx); err != nil { // each org's members go to its own node
@@ -233,7 +233,7 @@ func (w *workload) setup(ctx context.Context) error {
 			}
 			raws = append(raws, raw)
 		}
-		return submitInOrder(ctx, w.nodes[oi%len(w.nodes)], raws, func(i int) string { return fmt.Sprintf("member add %d", oi+i*nOrgs) })
+		return submitInOrder(ctx, w.nodes[oi%len(w.nodes)], len(w.nodes)-1, raws, func(i int) string { return fmt.Sprintf("member add %d", oi+i*nOrgs) })
 	})
 	if err != nil {
 		return err
@@ -431,6 +431,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	o.logf("writing %d records from %d authors", o.Records, o.Authors)
 	lat := make([]time.Duration, o.Records)
 	var mu sync.Mutex
+	var top int64 // the highest block holding a record
 	h0 := w.nodes[0].Status().Height
 	end := o.phase("writes")
 	cpu := startCPU()
@@ -473,6 +474,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 				lat[i] = d
 			}
 			w.written = append(w.written, s.chunk...)
+			top = max(top, res.Height)
 			mu.Unlock()
 		}
 		return nil
@@ -487,7 +489,12 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 		rep.BlockIntervalMs = float64(el.Milliseconds()) / float64(blocks)
 	}
 	o.logf("writes: %.0f records/s, p50 %.0f ms, p99 %.0f ms", rep.RecordsPerS, rep.WriteP50Ms, rep.WriteP99Ms)
-	return err
+	if err != nil {
+		return err
+	}
+	// Each author waited for its own node's commit; the decisions and
+	// reads that follow ask every node about every record.
+	return w.syncedAt(ctx, top)
 }
 
 // writeChunk stores the blobs of records and puts them in the mempool: one
