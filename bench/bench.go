@@ -32,7 +32,7 @@ type Options struct {
 	BigEvery   int           // every BigEvery-th record is 1 MiB (0: none)
 	Seed       uint64        // workload seed
 	Validators int           // 1, or 4 for a network on 127.0.0.1
-	BasePort   int           // first port for the nodes
+	BasePort   int           // first port for the nodes: below the ephemeral range (32768-60999 on Linux), which outgoing connections draw from
 	BlockTime  time.Duration // the nodes' block time (0: the default), baseline's too
 	Dir        string        // scratch directory (default: a temp dir, removed after)
 	Progress   io.Writer
@@ -44,7 +44,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 36600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
 }
 
 // Report holds the figures. Rates are per second of wall time.

@@ -3,9 +3,13 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	"github.com/cometbft/cometbft/p2p"
@@ -47,5 +51,50 @@ func TestStoreBlobsTakesTurns(t *testing.T) {
 	}
 	if len(r.writers) != cap(r.writers)-1 {
 		t.Fatalf("%d turns taken after the write; want %d (the write gave its turn back)", len(r.writers), cap(r.writers)-1)
+	}
+}
+
+// TestStoreBlobsWaitsForEveryPeerItCan: once f+1 nodes hold the blobs the
+// write could be acknowledged, but it waits (up to its grace) for the
+// other peers too, so that the transaction gossiped next finds its blobs
+// on every validator; a peer that fails is not counted, and one slower
+// than the grace is left to finish in the background.
+func TestStoreBlobsWaitsForEveryPeerItCan(t *testing.T) {
+	ok := func(delay time.Duration) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(delay)
+			_, _ = io.Copy(io.Discard, r.Body)
+		}
+	}
+	fail := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) })
+	for _, tc := range []struct {
+		name   string
+		peers  []http.Handler
+		grace  time.Duration
+		copies int
+	}{
+		{"all answer, the last well after f+1", []http.Handler{ok(0), ok(50 * time.Millisecond), ok(200 * time.Millisecond)}, time.Minute, 4},
+		{"one fails", []http.Handler{ok(0), fail, ok(100 * time.Millisecond)}, time.Minute, 3},
+		{"one slower than the grace", []http.Handler{ok(0), ok(2 * time.Second), ok(0)}, 100 * time.Millisecond, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, err := blob.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			var peers []apiPeer
+			for i, h := range tc.peers {
+				srv := httptest.NewServer(h)
+				defer srv.Close()
+				peers = append(peers, apiPeer{ID: fmt.Sprintf("peer%d", i), URL: srv.URL})
+			}
+			r := newReplicator(store, "test-chain", &p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}, peers, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			r.grace = tc.grace
+			n, err := r.StoreBlobs(context.Background(), [][]byte{[]byte("a blob every validator should hold")})
+			if err != nil || n != tc.copies {
+				t.Fatalf("StoreBlobs = %d copies, %v; want %d", n, err, tc.copies)
+			}
+		})
 	}
 }
