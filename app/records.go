@@ -100,22 +100,20 @@ func (a *App) record(r reader, id string) (Record, error) {
 
 // getRecord reads record id from r.
 func getRecord(r reader, id string) (Record, error) {
-	key := recordKey(id)
-	b, err := r.Get(key)
-	if errors.Is(err, state.ErrNotFound) {
-		return Record{}, ErrNotFound
-	}
-	if err != nil {
-		return Record{}, err
-	}
 	var rec Record
-	if err := decodeRecord(b, &rec); err != nil {
-		return Record{}, fmt.Errorf("state holds a corrupt entry %q: %w", key, err)
+	if err := getDecoded(r, recordKey(id), func(b []byte) error { return decodeRecord(b, &rec) }); err != nil {
+		return Record{}, err
 	}
 	return rec, nil
 }
 
 func getJSON(r reader, key []byte, v any) error {
+	return getDecoded(r, key, func(b []byte) error { return jsonUnmarshal(b, v) })
+}
+
+// getDecoded reads key from r and decodes it: ErrNotFound when absent, a
+// corrupt-entry error naming the key when it does not decode.
+func getDecoded(r reader, key []byte, decode func([]byte) error) error {
 	b, err := r.Get(key)
 	if errors.Is(err, state.ErrNotFound) {
 		return ErrNotFound
@@ -123,7 +121,7 @@ func getJSON(r reader, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := jsonUnmarshal(b, v); err != nil {
+	if err := decode(b); err != nil {
 		return fmt.Errorf("state holds a corrupt entry %q: %w", key, err)
 	}
 	return nil
