@@ -64,6 +64,7 @@ func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) h
 	mux.HandleFunc("POST /v1/blobs", h.putBlobs)
 	mux.HandleFunc("GET /v1/blobs/{hash}", h.getBlob)
 	mux.HandleFunc("POST /v1/records/{id}/read", h.readRecord)
+	mux.HandleFunc("POST /v1/records/read", h.readRecords)
 	mux.HandleFunc("GET /v1/records", h.listRecords)
 	mux.HandleFunc("GET /v1/consents", h.listConsents)
 	mux.HandleFunc("GET /v1/access", h.accessLog)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/medchain/medchain/app"
@@ -172,13 +173,8 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) {
 // the patient, the signed access request is first made durable on this node
 // and queued for the ledger, where an access batch records it.
 func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readBody(w, r, tx.MaxSize)
+	raw, t, body, ok := h.accessRequest(w, r)
 	if !ok {
-		return
-	}
-	t, body, err := h.b.App().VerifyTx(raw)
-	if err != nil {
-		writeJSON(w, httpStatus(app.CodeOf(err)), Error{Error: err.Error()})
 		return
 	}
 	acc, isAccess := body.(*tx.Access)
@@ -186,32 +182,119 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the body must be an access transaction for this record")
 		return
 	}
-	consentID, rec, err := h.b.App().AuthorizeRead(t.Signer, acc.Record, acc.Purpose)
+	g, ok := h.allow(w, t.Signer, acc.Record, acc.Purpose)
+	if !ok || !h.disclose(w, raw, t, []grant{g}) {
+		return
+	}
+	out, err := h.readResult(r.Context(), g, h.b.Status().Height)
 	if err != nil {
-		h.txError(w, err)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	// A reader with no key for this record could decrypt nothing: refuse
-	// before an access event is written for a read that cannot happen.
-	kind, keyBlob, err := h.keyFor(rec, t.Signer)
-	if err != nil {
-		writeError(w, http.StatusForbidden, err.Error())
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readRecords serves several records under one signed access.many request:
+// all of them, if the ledger allows the reader every one, or none.
+func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
+	raw, t, body, ok := h.accessRequest(w, r)
+	if !ok {
 		return
 	}
-	height := h.b.Status().Height
-	if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
-		writeError(w, http.StatusUnauthorized, "stale or replayed read request; sign a new one")
+	many, isMany := body.(*tx.AccessMany)
+	if !isMany {
+		writeError(w, http.StatusBadRequest, "the body must be an access.many transaction")
 		return
 	}
-	if t.Signer != rec.Patient {
-		// The access event is durable, and on its way to the ledger, before
-		// a byte is served. The patient's own reads leave none.
-		if err := h.b.RecordAccess(raw); err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error()+"; nothing was served, retry")
+	if err := many.Check(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	gs := make([]grant, len(many.Records))
+	for i, id := range many.Records {
+		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose); !ok {
 			return
 		}
 	}
-	h.serveRecord(w, r, rec, kind, keyBlob, consentID, height)
+	if !h.disclose(w, raw, t, gs) {
+		return
+	}
+	height := h.b.Status().Height
+	out := make([]ReadResult, len(gs))
+	for i, g := range gs {
+		var err error
+		if out[i], err = h.readResult(r.Context(), g, height); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, ReadResults{Reads: out})
+}
+
+// ReadResults is the body of a successful access.many read, one result per
+// record in the order the request named them.
+type ReadResults struct {
+	Reads []ReadResult `json:"reads"`
+}
+
+// accessRequest reads and verifies a signed access request.
+func (h *handler) accessRequest(w http.ResponseWriter, r *http.Request) ([]byte, *tx.Tx, any, bool) {
+	raw, ok := h.readBody(w, r, tx.MaxSize)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	t, body, err := h.b.App().VerifyTx(raw)
+	if err != nil {
+		writeJSON(w, httpStatus(app.CodeOf(err)), Error{Error: err.Error()})
+		return nil, nil, nil, false
+	}
+	return raw, t, body, true
+}
+
+// grant is one record a reader may read, and the key that opens it.
+type grant struct {
+	rec           *app.Record
+	consent       string
+	kind, keyBlob string
+}
+
+// allow decides whether who may read record id, and answers the request
+// with the reason when not.
+func (h *handler) allow(w http.ResponseWriter, who, id, purpose string) (grant, bool) {
+	consentID, rec, err := h.b.App().AuthorizeRead(who, id, purpose)
+	if err != nil {
+		if !errors.Is(err, app.ErrNotFound) {
+			err = fmt.Errorf("record %s: %w", id, err)
+		}
+		h.txError(w, err)
+		return grant{}, false
+	}
+	// A reader with no key for this record could decrypt nothing: refuse
+	// before an access event is written for a read that cannot happen.
+	kind, keyBlob, err := h.keyFor(rec, who)
+	if err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return grant{}, false
+	}
+	return grant{rec: rec, consent: consentID, kind: kind, keyBlob: keyBlob}, true
+}
+
+// disclose refuses a stale or replayed request and, unless every record is
+// the reader's own, makes the request durable and queues it for the ledger
+// before a byte is served. The patient's own reads leave no event.
+func (h *handler) disclose(w http.ResponseWriter, raw []byte, t *tx.Tx, gs []grant) bool {
+	if d := time.Since(time.Unix(0, int64(t.Nonce))); d > MaxSkew || d < -MaxSkew || !h.replays.fresh(t.Sig, time.Now()) {
+		writeError(w, http.StatusUnauthorized, "stale or replayed read request; sign a new one")
+		return false
+	}
+	if !slices.ContainsFunc(gs, func(g grant) bool { return g.rec.Patient != t.Signer }) {
+		return true
+	}
+	if err := h.b.RecordAccess(raw); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error()+"; nothing was served, retry")
+		return false
+	}
+	return true
 }
 
 // keyFor says which key opens rec for who: the patient's own, the author's
@@ -227,22 +310,22 @@ func (h *handler) keyFor(rec *app.Record, who string) (kind, keyBlob string, err
 	return "grantee", keyBlob, err
 }
 
-func (h *handler) serveRecord(w http.ResponseWriter, r *http.Request, rec *app.Record, kind, keyBlob, consentID string, height int64) {
-	out := ReadResult{Record: *rec, Consent: consentID, Height: height, KeyKind: kind}
-	var err error
+// readResult gathers what a reader needs to open g's record.
+func (h *handler) readResult(ctx context.Context, g grant, height int64) (ReadResult, error) {
+	out := ReadResult{Record: *g.rec, Consent: g.consent, Height: height, KeyKind: g.kind}
 	for _, p := range []struct {
 		name string
 		dst  *[]byte
-	}{{rec.Ciphertext, &out.Ciphertext}, {rec.EpochEnv, &out.EpochEnv}, {keyBlob, &out.KeyEnv}} {
+	}{{g.rec.Ciphertext, &out.Ciphertext}, {g.rec.EpochEnv, &out.EpochEnv}, {g.keyBlob, &out.KeyEnv}} {
 		if p.name == "" {
 			continue
 		}
-		if *p.dst, err = h.blobs.Blob(r.Context(), p.name); err != nil {
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("record %s: %v; retry when a peer holding it is up", rec.ID, err))
-			return
+		var err error
+		if *p.dst, err = h.blobs.Blob(ctx, p.name); err != nil {
+			return ReadResult{}, fmt.Errorf("record %s: %v; retry when a peer holding it is up", g.rec.ID, err)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // grantKey finds the envelope of the record's key epoch wrapped to who.

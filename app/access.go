@@ -58,8 +58,8 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if err != nil {
 		return errSkip
 	}
-	acc, ok := body.(*tx.Access)
-	if !ok {
+	ids, purpose, many := accessed(body)
+	if ids == nil {
 		return errSkip
 	}
 	if seen, err := has(e.w, accessReqKey(hash)); err != nil {
@@ -74,18 +74,81 @@ func (a *App) recordServed(e env, raw []byte) error {
 	if int64(r.Nonce)-e.time > AccessWindow {
 		return errSkip
 	}
-	rec, err := a.record(e.w, acc.Record)
-	if err != nil || r.Signer == rec.Patient {
+	recorded := false
+	for _, id := range ids {
+		rec, err := a.record(e.w, id)
+		if err != nil || r.Signer == rec.Patient {
+			continue
+		}
+		consentID, _, err := a.authorizeRead(e.w, e.touched(), r.Signer, id, purpose, e.time)
+		if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) {
+			return err
+		}
+		ev := AccessEvent{Record: rec.ID, Accessor: r.Signer, Purpose: purpose, Consent: consentID, Height: e.height, Time: e.time}
+		if err != nil {
+			ev.Note = "served under a consent that ended before this block"
+		}
+		if err := putJSON(e.w, eventKey(rec.Patient, e.height, hash, rec.ID, many), ev); err != nil {
+			return err
+		}
+		recorded = true
+	}
+	if !recorded {
 		return errSkip
 	}
-	consentID, _, err := a.authorizeRead(e.w, e.touched(), r.Signer, acc.Record, acc.Purpose, e.time)
-	if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) {
-		return err
-	}
-	ev := AccessEvent{Record: rec.ID, Accessor: r.Signer, Purpose: acc.Purpose, Consent: consentID, Height: e.height, Time: e.time}
-	if err != nil {
-		ev.Note = "served under a consent that ended before this block"
-	}
 	e.w.Set(accessReqKey(hash), nil)
-	return putJSON(e.w, accessKey(rec.Patient, e.height, hash), ev)
+	return nil
+}
+
+// accessed returns the records and purpose of a reader's access request,
+// and whether it may name several; nil records if body is not a
+// well-formed request.
+func accessed(body any) (ids []string, purpose string, many bool) {
+	switch b := body.(type) {
+	case *tx.Access:
+		return []string{b.Record}, b.Purpose, false
+	case *tx.AccessMany:
+		if b.Check() != nil {
+			return nil, "", false
+		}
+		return b.Records, b.Purpose, true
+	}
+	return nil, "", false
+}
+
+// eventKey is where the access event of record id, read by the request
+// hash at height, is kept. A request for several records keeps one event
+// per record, each under the record's ID.
+func eventKey(patient string, height int64, hash, id string, many bool) []byte {
+	k := accessKey(patient, height, hash)
+	if many {
+		k = append(append(k, '/'), id...)
+	}
+	return k
+}
+
+// accessMany records a request for several records submitted as a
+// transaction of its own: every record must be allowed, or none is
+// recorded.
+func (a *App) accessMany(e env, t *tx.Tx, b *tx.AccessMany) error {
+	if err := b.Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if seen, err := has(e.w, accessReqKey(e.hash)); err != nil {
+		return err
+	} else if seen {
+		return fmt.Errorf("%w: this access was recorded already", ErrReplay)
+	}
+	for _, id := range b.Records {
+		consentID, rec, err := a.authorizeRead(e.w, e.touched(), t.Signer, id, b.Purpose, e.time)
+		if err != nil {
+			return err
+		}
+		ev := AccessEvent{Record: rec.ID, Accessor: t.Signer, Purpose: b.Purpose, Consent: consentID, Height: e.height, Time: e.time}
+		if err := putJSON(e.w, eventKey(rec.Patient, e.height, e.hash, rec.ID, true), ev); err != nil {
+			return err
+		}
+	}
+	e.w.Set(accessReqKey(e.hash), nil)
+	return nil
 }

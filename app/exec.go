@@ -141,6 +141,8 @@ func (a *App) apply(e env, t *tx.Tx, body any) error {
 		return a.access(e, t, b)
 	case *tx.AccessBatch:
 		return a.accessBatch(e, t, b)
+	case *tx.AccessMany:
+		return a.accessMany(e, t, b)
 	}
 	return fmt.Errorf("%w: no handler for %s", tx.ErrMalformed, t.Type)
 }

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/medchain/medchain/tx"
 )
 
 // Options select a workload.
@@ -27,6 +29,7 @@ type Options struct {
 	Patients   int           // patients to register
 	Authors    int           // concurrent authors (members with write consent)
 	Readers    int           // concurrent readers
+	ReadBatch  int           // records per read request (1: one record each; more: one patient's, by access.many)
 	Batch      int           // records per transaction (1: one record.put each)
 	Depth      int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
 	BigEvery   int           // every BigEvery-th record is 1 MiB (0: none)
@@ -44,7 +47,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, ReadBatch: 1, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
 }
 
 // Report holds the figures. Rates are per second of wall time.
@@ -56,7 +59,8 @@ type Report struct {
 	WriteP50Ms        float64 `json:"write_p50_ms"`
 	WriteP99Ms        float64 `json:"write_p99_ms"`
 	Reads             int     `json:"reads"`
-	ReadsPerS         float64 `json:"reads_per_s"`
+	ReadBatch         int     `json:"read_batch"`  // records per read request
+	ReadsPerS         float64 `json:"reads_per_s"` // records read (each consent-checked, each an access event)
 	ReadP50Ms         float64 `json:"read_p50_ms"`
 	ReadP99Ms         float64 `json:"read_p99_ms"`
 	AuthorizeP50Us    float64 `json:"authorize_p50_us"` // one consent decision, in process
@@ -98,6 +102,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 || o.Batch < 1 || o.Depth < 1 || o.Reads < 0 {
 		return nil, fmt.Errorf("%w: --records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative", ErrOptions)
+	}
+	if o.ReadBatch < 1 || o.ReadBatch > tx.MaxAccessRecords {
+		return nil, fmt.Errorf("%w: --read-batch %d: use 1 to %d", ErrOptions, o.ReadBatch, tx.MaxAccessRecords)
 	}
 	dir := o.Dir
 	if dir == "" {

@@ -538,63 +538,82 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	if o.Reads == 0 {
 		return nil
 	}
-	byReader := map[int][]string{}
+	byPatient := map[int][]string{}
 	for _, i := range w.written {
 		r := w.records[i]
-		rd := w.reader[r.patient]
-		byReader[rd] = append(byReader[rd], r.id)
+		byPatient[r.patient] = append(byPatient[r.patient], r.id)
 	}
-	var readers []int
-	for rd := range byReader {
-		readers = append(readers, rd)
+	var patients []int
+	for p := range byPatient {
+		patients = append(patients, p)
 	}
-	slices.Sort(readers)
-	o.logf("reading %d records with %d readers", o.Reads, o.Readers)
+	slices.Sort(patients)
+	k := max(o.ReadBatch, 1)
+	requests := (o.Reads + k - 1) / k
+	o.logf("reading %d records with %d readers, %d per request", o.Reads, o.Readers, k)
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
-	lat := make([]time.Duration, o.Reads)
+	lat := make([]time.Duration, requests)
 	end := o.phase("reads")
 	cpu := startCPU()
 	start := time.Now()
-	err := parallel(o.Reads, o.Readers, func(i int) error {
+	err := parallel(requests, o.Readers, func(i int) error {
+		// Request i reads records of one patient, as a clinician opening
+		// the patient's chart would: k distinct ones (or all the patient
+		// has), the last request only what is left of --reads.
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
-		rd := readers[rng.IntN(len(readers))]
-		ids := byReader[rd]
-		id := ids[rng.IntN(len(ids))]
-		raw, err := w.signed(w.members[rd], tx.TypeAccess, tx.Access{Record: id, Purpose: "treatment"})
-		if err != nil {
-			return err
+		p := patients[rng.IntN(len(patients))]
+		n := min(k, o.Reads-i*k, len(byPatient[p]))
+		ids := make([]string, 0, n)
+		for _, j := range rng.Perm(len(byPatient[p]))[:n] {
+			ids = append(ids, byPatient[p][j])
 		}
-		url := w.nodes[i%len(w.nodes)].APIURL() + "/v1/records/" + id + "/read"
 		t0 := time.Now()
-		resp, err := hc.Post(url, "application/json", bytes.NewReader(raw))
-		if err != nil {
-			return err
-		}
-		// The whole answer is read; decoding it (base64 and JSON) is the
-		// reader's work, like decryption, and is done only to report a
-		// failure.
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		err := w.read(hc, w.nodes[i%len(w.nodes)].APIURL(), w.members[w.reader[p]], ids, k > 1)
 		lat[i] = time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", id, err)
-		}
-		if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte(`{"record":{"id":"`+id+`"`)) {
-			var out struct{ Error, Log string }
-			_ = json.Unmarshal(body, &out)
-			return fmt.Errorf("read %s: HTTP %d %s%s", id, resp.StatusCode, out.Error, out.Log)
-		}
-		return nil
+		return err
 	})
 	el := time.Since(start)
 	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = cpu.stop(o.Reads)
 	end()
-	rep.Reads = o.Reads
+	rep.Reads, rep.ReadBatch = o.Reads, k
 	rep.ReadsPerS = float64(o.Reads) / el.Seconds()
 	rep.ReadP50Ms, rep.ReadP99Ms = percentile(lat, 50), percentile(lat, 99)
 	o.logf("reads: %.0f/s, p50 %.1f ms, p99 %.1f ms", rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms)
 	_ = ctx
 	return err
+}
+
+// read reads ids as reader through the node at api: one record by
+// POST /v1/records/{id}/read, or, when many, all of them by one access.many
+// request to POST /v1/records/read. The whole answer is read; decoding it
+// (base64 and JSON) is the reader's work, like decryption, and is done
+// only to report a failure.
+func (w *workload) read(hc *http.Client, api string, reader ident.Private, ids []string, many bool) error {
+	url, typ, body := api+"/v1/records/"+ids[0]+"/read", tx.TypeAccess, any(tx.Access{Record: ids[0], Purpose: "treatment"})
+	want := []byte(`{"record":{"id":"` + ids[0] + `"`)
+	if many {
+		url, typ, body = api+"/v1/records/read", tx.TypeAccessMany, tx.AccessMany{Records: ids, Purpose: "treatment"}
+		want = []byte(`{"reads":[{"record":{"id":"` + ids[0] + `"`)
+	}
+	raw, err := w.signed(reader, typ, body)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Post(url, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", ids[0], err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(out, want) {
+		var e struct{ Error, Log string }
+		_ = json.Unmarshal(out, &e)
+		return fmt.Errorf("read %s: HTTP %d %s%s", ids[0], resp.StatusCode, e.Error, e.Log)
+	}
+	return nil
 }
 
 // footprint is the growth of node0's home per record written.

@@ -174,6 +174,57 @@ func (c *Client) GetRecord(ctx context.Context, reader ident.Private, id, purpos
 	return pt, rr.Record, err
 }
 
+// Opened is one record read and decrypted.
+type Opened struct {
+	Record    Record
+	Plaintext []byte
+}
+
+// GetRecords reads and decrypts several records under one signed request
+// (up to [tx.MaxAccessRecords]): the node serves all of them or none, and
+// each leaves its own access event. Each is checked against the ledger's
+// hashes as [Client.GetRecord] checks one; the results follow ids' order.
+func (c *Client) GetRecords(ctx context.Context, reader ident.Private, ids []string, purpose string) ([]Opened, error) {
+	chain, err := c.chainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.Sign(ctx, reader, tx.TypeAccessMany, tx.AccessMany{Records: ids, Purpose: purpose})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.Encode()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/records/read", bytesReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Reads []readResult `json:"reads"`
+	}
+	if err := c.send(req, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Reads) != len(ids) {
+		return nil, fmt.Errorf("asked for %d records, the node served %d; try another node", len(ids), len(out.Reads))
+	}
+	opened := make([]Opened, len(ids))
+	for i, id := range ids {
+		rr := &out.Reads[i]
+		if rr.Record.ID != id || !blob.ValidName(rr.Record.Ciphertext) || RecordID(rr.Record.Ciphertext) != id {
+			return nil, fmt.Errorf("asked for record %s, the node served %s; try another node", id, rr.Record.ID)
+		}
+		pt, err := open(chain, reader, rr)
+		if err != nil {
+			return nil, err
+		}
+		opened[i] = Opened{Record: rr.Record, Plaintext: pt}
+	}
+	return opened, nil
+}
+
 func open(chain string, reader ident.Private, rr *readResult) ([]byte, error) {
 	r := &rr.Record
 	if blob.Hash(rr.Ciphertext) != r.Ciphertext || blob.Hash(rr.EpochEnv) != r.EpochEnv {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -115,6 +117,32 @@ func TestRecordsConsentAudit(t *testing.T) {
 	condGrant := str(t, g3, "id")
 	e.wantDenied("nurse reads imaging under a physician-only condition", "nurse", imgID, "")
 	read("physician reads imaging", "phys", imgID, "", content["imaging"], "")
+
+	// Several records under one signed request: all of them or none.
+	chart := filepath.Join(t.TempDir(), "chart")
+	cr := e.run("record", "get", "--as", "phys", "-o", chart, "--output", "json", labID, imgID)
+	if cr.code != exitOK {
+		t.Errorf("physician reads lab and imaging in one request: want exit 0\n%s", cr)
+	} else {
+		got := oneObject(t, cr)
+		if recs, _ := got["records"].([]any); len(recs) != 2 {
+			t.Errorf("record get of two IDs: want two records in the JSON, got %v", got)
+		}
+		for id, want := range map[string][]byte{labID: content["laboratory"], imgID: content["imaging"]} {
+			if b, err := os.ReadFile(filepath.Join(chart, id)); err != nil || !bytes.Equal(b, want) {
+				t.Errorf("record get of two IDs: %s/%s holds %d bytes (%v), want the %d written", chart, id, len(b), err, len(want))
+			}
+		}
+		wantEvents = append(wantEvents, want{labID, ids["phys"], physGrant}, want{imgID, ids["phys"], condGrant})
+	}
+	denied := filepath.Join(t.TempDir(), "denied")
+	if r := e.run("record", "get", "--as", "nurse", "-o", denied, mhID, labID); r.code != exitDenied || !deniedRE.MatchString(r.stderr) {
+		t.Errorf("nurse reads mental-health (allowed) and lab (not) in one request: want exit 3, denied\n%s", r)
+	}
+	if files, _ := os.ReadDir(denied); len(files) != 0 {
+		t.Errorf("a denied request for two records wrote %d files", len(files))
+	}
+	e.want(exitUsage, "record", "get", "--as", "phys", labID, imgID)
 
 	// An expiring grant for the researcher.
 	g4 := e.json("consent", "grant", "--as", "p1", "--to", "res", "--categories", "laboratory", "--purpose", "research", "--expires", "3s")

@@ -1,5 +1,10 @@
 package tx
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Transaction kinds for records, consent and audit.
 const (
 	TypeRecordPut     Type = "record.put"
@@ -8,6 +13,7 @@ const (
 	TypeConsentRevoke Type = "consent.revoke"
 	TypeAccess        Type = "access"
 	TypeAccessBatch   Type = "access.batch"
+	TypeAccessMany    Type = "access.many"
 )
 
 // EpochPub publishes the public half of a patient's key epoch for one
@@ -68,6 +74,31 @@ type ConsentRevoke struct {
 type Access struct {
 	Record  string `json:"record"`
 	Purpose string `json:"purpose"`
+}
+
+// MaxAccessRecords bounds the records of one [AccessMany].
+const MaxAccessRecords = 64
+
+// AccessMany asks, under one signature, to read several distinct records
+// for one purpose: a chart opened at once. Each record is authorized and
+// leaves its own access event; the node serves all of them or none.
+type AccessMany struct {
+	Records []string `json:"records"`
+	Purpose string   `json:"purpose"`
+}
+
+// Check checks what the request's shape alone can say: 1 to
+// [MaxAccessRecords] records, none named twice.
+func (b *AccessMany) Check() error {
+	if len(b.Records) == 0 || len(b.Records) > MaxAccessRecords {
+		return fmt.Errorf("%w: an access.many request names 1 to %d records, not %d; split it", ErrMalformed, MaxAccessRecords, len(b.Records))
+	}
+	for i, id := range b.Records {
+		if slices.Contains(b.Records[:i], id) {
+			return fmt.Errorf("%w: record %q is named twice; name each record once", ErrMalformed, id)
+		}
+	}
+	return nil
 }
 
 // MaxBatchRecords bounds the records of one batch.

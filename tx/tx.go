@@ -104,6 +104,8 @@ func newBody(t Type) (any, error) {
 		return new(Access), nil
 	case TypeAccessBatch:
 		return new(AccessBatch), nil
+	case TypeAccessMany:
+		return new(AccessMany), nil
 	}
 	return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, t)
 }

@@ -22,6 +22,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	patients := fs.Int("patients", q.Patients, "patients")
 	authors := fs.Int("authors", q.Authors, "concurrent authors")
 	readers := fs.Int("readers", q.Readers, "concurrent readers")
+	readBatch := fs.Int("read-batch", q.ReadBatch, "records per read request: 1 reads one record each; more reads that many of one patient's under one signed access.many request")
 	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
 	batch := fs.Int("batch", q.Batch, "records per transaction (1: one record.put each)")
 	depth := fs.Int("depth", q.Depth, "transactions each author keeps in flight (the baseline keeps depth*batch)")
@@ -41,7 +42,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		o.Records, o.Reads, o.Patients = *records, *reads, *patients
 		o.BigEvery = max(q.BigEvery, *records/4)
 		o.Batch, o.Depth, o.BlockTime = *batch, *depth, *blockTime
-		o.Authors, o.Readers, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *validators, *seed, *base, g.stderr
+		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			stop, err := profile(&o, *cpuprofile, *profPhase)
 			if err != nil {
@@ -96,7 +97,7 @@ func benchTable(r *bench.Report) string {
 	row("CPU per record / per tx", fmt.Sprintf("%.0f µs / %.0f µs (cores %.0f%% / %.0f%% busy; baseline's tx)",
 		r.WriteCPUUsPerRecord, r.BaselineCPUUsPerTx, 100*r.WriteCPUBusy, 100*r.BaselineCPUBusy))
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
-	row("reads/s", fmt.Sprintf("%.0f (%d reads)", r.ReadsPerS, r.Reads))
+	row("reads/s", fmt.Sprintf("%.0f (%d records, %d per request)", r.ReadsPerS, r.Reads, r.ReadBatch))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
 	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy))
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))

@@ -83,7 +83,7 @@ func commands() []command {
 		{"member add", "", "admit a member into an organization (the organization)", memberAddCmd},
 		{"patient add", "", "register a patient (the patient)", patientAddCmd},
 		{"record put", "FILE", "encrypt a file and record it for a patient", recordPutCmd},
-		{"record get", "ID", "read and decrypt a record (leaves an access event)", recordGetCmd},
+		{"record get", "ID...", "read and decrypt records (each leaves an access event)", recordGetCmd},
 		{"record list", "", "list a patient's records you may see", recordListCmd},
 		{"consent grant", "", "grant a member or organization access (the patient)", consentGrantCmd},
 		{"consent revoke", "ID", "revoke a consent (the patient)", consentRevokeCmd},

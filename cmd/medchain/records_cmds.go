@@ -14,6 +14,7 @@ import (
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
 )
 
 // maxRecordFile bounds what record put reads.
@@ -83,10 +84,13 @@ func readFile(path string) ([]byte, error) {
 func recordGetCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
 	as := fs.String("as", "", "reader `KEY`")
 	purpose := fs.String("purpose", "treatment", "purpose of use: "+strings.Join(consent.Purposes, ", "))
-	outFile := fs.String("o", "", "write the contents to `FILE` (default: stdout)")
+	outFile := fs.String("o", "", "write the contents to `FILE` (default: stdout); with several IDs, a directory to write each record into, as its ID")
 	return func(ctx context.Context, g *globals, args []string) error {
-		if err := wantArgs(args, 1, "one record ID"); err != nil {
-			return err
+		if len(args) == 0 || len(args) > tx.MaxAccessRecords {
+			return usagef("want 1 to %d record IDs, got %d", tx.MaxAccessRecords, len(args))
+		}
+		if len(args) > 1 && *outFile == "" {
+			return usagef("several records: say where to write them with -o DIR")
 		}
 		if !consent.ValidPurpose(*purpose) {
 			return usagef("--purpose %q: use one of %s", *purpose, strings.Join(consent.Purposes, ", "))
@@ -94,6 +98,9 @@ func recordGetCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 		key, err := loadSigner(g, *as)
 		if err != nil {
 			return err
+		}
+		if len(args) > 1 {
+			return getRecords(ctx, g, key, args, *purpose, *outFile)
 		}
 		pt, rec, err := client.New(g.node).GetRecord(ctx, key, args[0], *purpose)
 		if err != nil {
@@ -106,9 +113,34 @@ func recordGetCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 		if err := os.WriteFile(*outFile, pt, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", *outFile, err)
 		}
-		meta := map[string]any{"id": rec.ID, "patient": rec.Patient, "author": rec.Author, "category": rec.Category, "height": rec.Height}
-		return emit(g, meta, fmt.Sprintf("wrote %s (%d bytes, %s, record %s)", *outFile, len(pt), rec.Category, rec.ID))
+		return emit(g, recordMeta(rec), fmt.Sprintf("wrote %s (%d bytes, %s, record %s)", *outFile, len(pt), rec.Category, rec.ID))
 	}
+}
+
+// getRecords reads several records under one signed request (all or
+// none) and writes each into dir, named by its ID.
+func getRecords(ctx context.Context, g *globals, key ident.Private, ids []string, purpose, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	opened, err := client.New(g.node).GetRecords(ctx, key, ids, purpose)
+	if err != nil {
+		return err
+	}
+	metas := make([]map[string]any, len(opened))
+	for i, o := range opened {
+		path := filepath.Join(dir, o.Record.ID)
+		if err := os.WriteFile(path, o.Plaintext, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		metas[i] = recordMeta(o.Record)
+		metas[i]["file"] = path
+	}
+	return emit(g, map[string]any{"records": metas}, fmt.Sprintf("wrote %d records to %s", len(opened), dir))
+}
+
+func recordMeta(rec client.Record) map[string]any {
+	return map[string]any{"id": rec.ID, "patient": rec.Patient, "author": rec.Author, "category": rec.Category, "height": rec.Height}
 }
 
 func recordListCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
