@@ -77,7 +77,9 @@ func (b fuzzBackend) RecordAccess(raw []byte) error {
 	if err != nil {
 		panic(fmt.Sprintf("RecordAccess got an undecodable transaction: %v", err))
 	}
-	if _, ok := body.(*tx.Access); !ok {
+	switch body.(type) {
+	case *tx.Access, *tx.AccessMany:
+	default:
 		panic(fmt.Sprintf("RecordAccess got a %s transaction", t.Type))
 	}
 	return nil
@@ -217,6 +219,12 @@ func FuzzHandler(f *testing.F) {
 		b, _ := x.Encode()
 		return b
 	}
+	accessMany := func(k ident.Private, nonce uint64, recs ...string) []byte {
+		x, _ := tx.New(tx.TypeAccessMany, k.ID(), nonce, tx.AccessMany{Records: recs, Purpose: "treatment"})
+		_ = x.Sign(fuzzChain, k.Sign)
+		b, _ := x.Encode()
+		return b
+	}
 	staleAuth := tx.SignRequest(fuzzChain, alice.ID(), alice.Sign, "GET", "/v1/consents", 1, nil)
 	// signAs: 0 sends auth as given; k in 1..4 replaces it with a fresh
 	// signature by actor k-1 over exactly this method, URI and body.
@@ -244,6 +252,11 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 4, w.record, "research"), "", uint8(0))                                // purpose not granted
 	f.Add("POST", "/v1/records/rnope/read", access(doc, 5, "rnope", "treatment"), "", uint8(0))                                       // no such record
 	f.Add("POST", "/v1/records/"+w.record+"/read", access(doc, 6, "r0", "treatment"), "", uint8(0))                                   // id mismatch
+	f.Add("POST", "/v1/records/read", accessMany(doc, uint64(time.Now().UnixNano()), w.record), "", uint8(0))                         // grantee reads many, served
+	f.Add("POST", "/v1/records/read", accessMany(doc, uint64(time.Now().UnixNano()), w.record, w.record), "", uint8(0))               // a record named twice
+	f.Add("POST", "/v1/records/read", accessMany(doc, uint64(time.Now().UnixNano())), "", uint8(0))                                   // no records
+	f.Add("POST", "/v1/records/read", accessMany(doc, uint64(time.Now().UnixNano()), w.record, "rnope"), "", uint8(0))                // one record missing
+	f.Add("POST", "/v1/records/read", access(doc, uint64(time.Now().UnixNano()), w.record, "treatment"), "", uint8(0))                // a one-record access
 	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("x"), "", uint8(2))                                                      // signed upload
 	f.Add("PUT", "/v1/blobs/"+blob.Hash([]byte("x")), []byte("y"), "", uint8(2))                                                      // wrong bytes
 	f.Add("PUT", "/v1/blobs/ZZ", []byte("x"), "", uint8(0))                                                                           // bad name
