@@ -549,18 +549,52 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	}
 	slices.Sort(patients)
 	k := max(o.ReadBatch, 1)
+	f, err := w.readPhase("reads", byPatient, patients, k, o.Seed)
+	if err != nil {
+		return err
+	}
+	rep.Reads, rep.ReadBatch = f.n, k
+	rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms = f.perS, f.p50, f.p99
+	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = f.cpuUs, f.busy
+	rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+	if k > 1 {
+		// The same number of records again, one per request, so that every
+		// run also shows what a one-record read costs.
+		if f, err = w.readPhase("single-reads", byPatient, patients, 1, o.Seed^0x5eed); err != nil {
+			return err
+		}
+		rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+	}
+	_ = ctx
+	return nil
+}
+
+// readFigures are one read phase's measurements: records read per second,
+// request latency percentiles in ms, CPU µs per record and the share of
+// the cores busy.
+type readFigures struct {
+	n                           int
+	perS, p50, p99, cpuUs, busy float64
+}
+
+// readPhase reads --reads records with --readers concurrent readers, k per
+// request.
+func (w *workload) readPhase(name string, byPatient map[int][]string, patients []int, k int, seed uint64) (readFigures, error) {
+	o := w.o
 	requests := (o.Reads + k - 1) / k
-	o.logf("reading %d records with %d readers, %d per request", o.Reads, o.Readers, k)
+	o.logf("%s: %d records with %d readers, %d per request", name, o.Reads, o.Readers, k)
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
+	defer hc.CloseIdleConnections()
 	lat := make([]time.Duration, requests)
-	end := o.phase("reads")
+	var read atomic.Int64 // a patient with fewer than k records gives fewer
+	end := o.phase(name)
 	cpu := startCPU()
 	start := time.Now()
 	err := parallel(requests, o.Readers, func(i int) error {
 		// Request i reads records of one patient, as a clinician opening
 		// the patient's chart would: k distinct ones (or all the patient
 		// has), the last request only what is left of --reads.
-		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		p := patients[rng.IntN(len(patients))]
 		n := min(k, o.Reads-i*k, len(byPatient[p]))
 		ids := make([]string, 0, n)
@@ -570,17 +604,18 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		t0 := time.Now()
 		err := w.read(hc, w.nodes[i%len(w.nodes)].APIURL(), w.members[w.reader[p]], ids, k > 1)
 		lat[i] = time.Since(t0)
+		read.Add(int64(n))
 		return err
 	})
 	el := time.Since(start)
-	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = cpu.stop(o.Reads)
+	var f readFigures
+	f.n = int(read.Load())
+	f.cpuUs, f.busy = cpu.stop(f.n)
 	end()
-	rep.Reads, rep.ReadBatch = o.Reads, k
-	rep.ReadsPerS = float64(o.Reads) / el.Seconds()
-	rep.ReadP50Ms, rep.ReadP99Ms = percentile(lat, 50), percentile(lat, 99)
-	o.logf("reads: %.0f/s, p50 %.1f ms, p99 %.1f ms", rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms)
-	_ = ctx
-	return err
+	f.perS = float64(f.n) / el.Seconds()
+	f.p50, f.p99 = percentile(lat, 50), percentile(lat, 99)
+	o.logf("%s: %.0f records/s, p50 %.1f ms, p99 %.1f ms per request", name, f.perS, f.p50, f.p99)
+	return f, err
 }
 
 // read reads ids as reader through the node at api: one record by
