@@ -19,13 +19,14 @@ func TestBench(t *testing.T) {
 		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
 		"ed25519_verify_per_s", "authorize_p50_us", "block_interval_ms",
 		"write_cpu_us_per_record", "write_cpu_busy", "read_cpu_us_per_read", "read_cpu_busy",
-		"baseline_cpu_us_per_tx", "baseline_cpu_busy"} {
+		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
+		"single_read_p99_ms", "single_read_cpu_us_per_read"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
 	}
-	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) {
-		t.Errorf("records, reads, batch = %v, %v, %v; want 512, 100, 64", m["records"], m["reads"], m["batch"])
+	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) || m["read_batch"] != float64(8) {
+		t.Errorf("records, reads, batch, read_batch = %v, %v, %v, %v; want 512, 100, 64, 8", m["records"], m["reads"], m["batch"], m["read_batch"])
 	}
 
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
@@ -37,6 +38,8 @@ func TestBench(t *testing.T) {
 		{[]string{"--cpuprofile", prof, "--profile-phase", "setup"}, "--profile-phase"},
 		{[]string{"--depth", "0"}, "--depth"},
 		{[]string{"--reads", "-1"}, "--reads"},
+		{[]string{"--read-batch", "0"}, "--read-batch"},
+		{[]string{"--read-batch", "65"}, "--read-batch"},
 		{[]string{"--quick", "--records", "0"}, "--records"}, // flags beside --quick apply
 	} {
 		r := e.fail(exitUsage, append([]string{"bench"}, tc.args...)...)
