@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,25 +95,37 @@ func (o *outbox) add(raw []byte) error {
 	return nil
 }
 
-// take returns up to max pending requests not already being sent.
-func (o *outbox) take(limit int) (hashes []string, reqs [][]byte) {
+// maxBatchBytes bounds the requests of one access batch once encoded (each
+// base64 in quotes, with a comma): what tx.MaxBatchSize leaves after the
+// envelope, with room to spare. A request is at most tx.MaxSize, so one
+// always fits.
+const maxBatchBytes = tx.MaxBatchSize - 4<<10
+
+// take returns pending requests not already being sent: up to limit of
+// them and up to maxBatchBytes of them encoded, and whether it stopped at
+// either bound (more may be waiting).
+func (o *outbox) take(limit int) (hashes []string, reqs [][]byte, full bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for h := range o.pending {
+	size := 0
+	for h, raw := range o.pending {
 		if o.sending[h] {
 			continue
 		}
-		hashes = append(hashes, h)
-		if len(hashes) == limit {
+		n := base64.StdEncoding.EncodedLen(len(raw)) + 3
+		if len(hashes) == limit || size+n > maxBatchBytes {
+			full = true
 			break
 		}
+		size += n
+		hashes = append(hashes, h)
 	}
 	slices.Sort(hashes)
 	for _, h := range hashes {
 		o.sending[h] = true
 		reqs = append(reqs, o.pending[h])
 	}
-	return hashes, reqs
+	return hashes, reqs, full
 }
 
 func (o *outbox) done(hashes []string, committed bool) {
@@ -157,7 +170,7 @@ func (o *outbox) run(ctx context.Context, s submitter, interval time.Duration) {
 		case <-o.kick:
 		}
 		for {
-			hashes, reqs := o.take(tx.MaxAccessBatch)
+			hashes, reqs, full := o.take(tx.MaxAccessBatch)
 			if len(hashes) == 0 {
 				break
 			}
@@ -187,7 +200,7 @@ func (o *outbox) run(ctx context.Context, s submitter, interval time.Duration) {
 				}
 				o.done(hashes, ok)
 			}()
-			if len(hashes) < tx.MaxAccessBatch {
+			if !full {
 				break
 			}
 		}

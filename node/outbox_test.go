@@ -1,0 +1,84 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/tx"
+)
+
+// sizeCheck is a submitter that refuses, as CheckTx and the mempool do, a
+// batch that tx.Decode refuses (one over tx.MaxBatchSize among them).
+type sizeCheck struct{ sizes []int }
+
+func (s *sizeCheck) checkTx(raw []byte) (func(context.Context) (app.Result, error), app.Result, error) {
+	s.sizes = append(s.sizes, len(raw))
+	if _, _, err := tx.Decode(raw); err != nil {
+		return nil, app.Result{Code: app.CodeOf(err), Log: err.Error()}, nil
+	}
+	return func(context.Context) (app.Result, error) { return app.Result{}, nil }, app.Result{}, nil
+}
+
+// TestOutboxAccessManyBatchSize: however many served access.many requests
+// wait in the outbox, the batches it builds of them must be ones the
+// ledger takes (at most tx.MaxBatchSize bytes); otherwise the requests are
+// retried forever and their access events never reach the ledger.
+func TestOutboxAccessManyBatchSize(t *testing.T) {
+	reader, err := ident.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ident.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, tx.MaxAccessRecords)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%032x", i)
+	}
+	for _, pending := range []int{100, 400} {
+		t.Run(fmt.Sprint(pending), func(t *testing.T) {
+			o, err := openOutbox(t.TempDir(), server, "test-chain", slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.close()
+			for i := range pending {
+				x, err := tx.New(tx.TypeAccessMany, reader.ID(), uint64(i+1), tx.AccessMany{Records: ids, Purpose: "treatment"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := x.Sign("test-chain", reader.Sign); err != nil {
+					t.Fatal(err)
+				}
+				raw, err := x.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := o.add(raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := &sizeCheck{}
+			sent := 0
+			for range pending {
+				hashes, reqs, _ := o.take(tx.MaxAccessBatch)
+				if len(hashes) == 0 {
+					break
+				}
+				if _, err := o.send(s, reqs); err != nil {
+					t.Fatalf("a batch of %d access.many requests (%d bytes) is refused: %v", len(reqs), s.sizes[len(s.sizes)-1], err)
+				}
+				o.done(hashes, true)
+				sent += len(hashes)
+			}
+			if sent != pending {
+				t.Fatalf("%d of %d requests sent", sent, pending)
+			}
+		})
+	}
+}
