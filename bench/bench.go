@@ -47,7 +47,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 32, ReadBatch: 8, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 16, ReadBatch: 8, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
 }
 
 // Report holds the figures. Rates are per second of wall time.
