@@ -134,9 +134,15 @@ type fuzzWorld struct {
 	actors []ident.Private // admin, alice (patient), doc (member), hospital (org)
 	record string
 	cons   string
+	// records are every record's ID, record first; the others (the
+	// sizes given to newFuzzWorld beyond the first) are further laboratory
+	// records of alice's.
+	records []string
 }
 
-func newFuzzWorld(t testing.TB) *fuzzWorld {
+// newFuzzWorld builds the world; sizes, if given, are the declared sizes of
+// alice's laboratory records (default one of 4 bytes).
+func newFuzzWorld(t testing.TB, sizes ...int64) *fuzzWorld {
 	t.Helper()
 	st, err := state.Open("")
 	if err != nil {
@@ -179,8 +185,19 @@ func newFuzzWorld(t testing.TB) *fuzzWorld {
 	mk(admin, tx.TypeOrgAdd, tx.OrgAdd{Public: hosp.Public().String(), Name: "Hospital"})
 	mk(hosp, tx.TypeMemberAdd, tx.MemberAdd{Public: doc.Public().String(), Role: "physician"})
 	mk(alice, tx.TypePatientAdd, tx.PatientAdd{Public: alice.Public().String(), Epochs: eps})
-	mk(alice, tx.TypeRecordPut, tx.RecordPut{Patient: alice.ID(), Category: "laboratory", ContentType: "text/plain", Size: 4,
-		Ciphertext: ct, Commitment: strings.Repeat("ab", 32), EpochEnv: ee, SelfEnv: se})
+	if len(sizes) == 0 {
+		sizes = []int64{4}
+	}
+	var records []string
+	for i, size := range sizes {
+		c := ct
+		if i > 0 {
+			c = put(fmt.Appendf(nil, "ciphertext %d", i))
+		}
+		mk(alice, tx.TypeRecordPut, tx.RecordPut{Patient: alice.ID(), Category: "laboratory", ContentType: "text/plain", Size: size,
+			Ciphertext: c, Commitment: strings.Repeat("ab", 32), EpochEnv: ee, SelfEnv: se})
+		records = append(records, "r"+c[:32])
+	}
 	grant := mk(alice, tx.TypeConsentGrant, tx.ConsentGrant{Grantee: doc.ID(), Categories: []string{"laboratory"},
 		Purposes: []string{"treatment"}, Actions: []string{"read"}, Condition: `requester.role == "physician"`,
 		Keys: []tx.KeyEnvelope{{Category: "laboratory", Epoch: 0, Holder: doc.ID(), Blob: ke}}})
@@ -197,10 +214,11 @@ func newFuzzWorld(t testing.TB) *fuzzWorld {
 		t.Fatal(err)
 	}
 	return &fuzzWorld{
-		h:      NewHandler(fuzzBackend{a}, blobs, 1<<20, slog.New(slog.DiscardHandler)),
-		actors: []ident.Private{admin, alice, doc, hosp},
-		record: "r" + ct[:32],
-		cons:   "c" + tx.Hash(grant)[:32],
+		h:       NewHandler(fuzzBackend{a}, blobs, 1<<20, slog.New(slog.DiscardHandler)),
+		actors:  []ident.Private{admin, alice, doc, hosp},
+		record:  records[0],
+		cons:    "c" + tx.Hash(grant)[:32],
+		records: records,
 	}
 }
 

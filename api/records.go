@@ -211,25 +211,45 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gs := make([]grant, len(many.Records))
+	var declared int64
 	for i, id := range many.Records {
 		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose); !ok {
 			return
 		}
+		declared += gs[i].rec.Size
+	}
+	if declared > MaxReadBytes {
+		writeError(w, http.StatusBadRequest, tooMuch)
+		return
 	}
 	if !h.disclose(w, raw, t, gs) {
 		return
 	}
 	height := h.b.Status().Height
 	out := make([]ReadResult, len(gs))
+	served := 0
 	for i, g := range gs {
 		var err error
 		if out[i], err = h.readResult(r.Context(), g, height); err != nil {
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
+		// The sizes are the authors' word; the bytes are what a node
+		// holds in memory. Twice the bound leaves room for what sealing
+		// adds to honest records.
+		if served += len(out[i].Ciphertext); served > 2*MaxReadBytes {
+			writeError(w, http.StatusBadRequest, tooMuch)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, ReadResults{Reads: out})
 }
+
+// MaxReadBytes bounds the records one access.many request is served, by
+// their sizes on the ledger: as much as one record of the largest size.
+const MaxReadBytes = app.MaxRecordSize
+
+const tooMuch = "these records together hold more than the 64 MiB one request serves; read them in smaller groups"
 
 // ReadResults is the body of a successful access.many read, one result per
 // record in the order the request named them.
