@@ -62,46 +62,64 @@ type Store struct {
 const IndexDir = "index"
 
 // recentMax bounds each generation of [recent]: two of them hold the last
-// 64Ki to 128Ki names stored, about 6 MB.
+// 64Ki to 128Ki names stored, about 10 MB.
 const recentMax = 1 << 16
 
-// recent remembers the names this process stored, so that Has answers for
-// a blob just written without a lookup: CheckTx asks for every record's
-// blobs right after its author stored them, and a lookup in a large
-// memtable costs more than the rest of the record's check; and so that
-// storing such a blob again writes nothing (until a read finds its copy
-// damaged, see forget). Blobs are never deleted, so a remembered name stays
-// true. When the current generation is full it becomes the old one and the
-// oldest is dropped.
+// recent remembers the names this process stored, each with the sequence
+// number it went in under, so that Has answers for a blob just written
+// without a lookup (CheckTx asks for every record's blobs right after its
+// author stored them, and a lookup in a large memtable costs more than the
+// rest of the record's check), Get reads it without its index lookup (a
+// record is most often read soon after it is written), and storing it
+// again writes nothing (until a read finds its copy damaged, see forget).
+// Blobs are never deleted, so a remembered entry stays true; Get checks
+// the bytes' hash whatever told it where they are. When the current
+// generation is full it becomes the old one and the oldest is dropped.
 type recent struct {
 	mu       sync.Mutex
-	cur, old map[[32]byte]struct{}
+	cur, old map[[32]byte]uint64
 }
 
-func (r *recent) add(names []string) {
+// add remembers that name went in under seq.
+func (r *recent) add(name string, seq uint64) {
+	var k [32]byte
+	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, n := range names {
-		if len(r.cur) >= recentMax || r.cur == nil {
-			r.old, r.cur = r.cur, make(map[[32]byte]struct{}, recentMax)
-		}
-		var k [32]byte
-		if _, err := hex.Decode(k[:], []byte(n)); err == nil {
-			r.cur[k] = struct{}{}
-		}
+	r.put(k, seq)
+}
+
+func (r *recent) put(k [32]byte, seq uint64) {
+	if len(r.cur) >= recentMax || r.cur == nil {
+		r.old, r.cur = r.cur, make(map[[32]byte]uint64, recentMax)
 	}
+	r.cur[k] = seq
+}
+
+// seq returns the sequence number name went in under, if remembered, and
+// keeps it in the current generation.
+func (r *recent) seq(name string) (uint64, bool) {
+	var k [32]byte
+	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
+		return 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq, ok := r.cur[k]; ok {
+		return seq, true
+	}
+	seq, ok := r.old[k]
+	if ok {
+		r.put(k, seq)
+	}
+	return seq, ok
 }
 
 func (r *recent) has(name string) bool {
-	var k [32]byte
-	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, inCur := r.cur[k]
-	_, inOld := r.old[k]
-	return inCur || inOld
+	_, ok := r.seq(name)
+	return ok
 }
 
 // forget drops name, so that storing it again writes it.
@@ -319,7 +337,9 @@ func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
 	if err := index.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("store blob index: %w", err)
 	}
-	s.recent.add(names)
+	for k, i := range order {
+		s.recent.add(names[i], first+uint64(k))
+	}
 	return names, nil
 }
 
@@ -384,6 +404,12 @@ func (s *Store) Get(name string) ([]byte, error) {
 	if !ValidName(name) {
 		return nil, ErrBadName
 	}
+	if seq, ok := s.recent.seq(name); ok {
+		if b, err := s.read(name, seqKey(seq)); err == nil {
+			return b, nil
+		}
+		// Whatever went wrong, the index says it again, or better.
+	}
 	k, ok, err := s.seq(name)
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", name, err)
@@ -394,11 +420,24 @@ func (s *Store) Get(name string) ([]byte, error) {
 		}
 		k = legacyKey(name)
 	}
+	b, err := s.read(name, k)
+	switch {
+	case errors.Is(err, ErrNotFound) && ok: // the index names a blob db does not hold
+		return nil, fmt.Errorf("%w: %s is indexed but missing", ErrCorrupt, name)
+	case errors.Is(err, errMismatch):
+		s.recent.forget(name) // storing the good bytes again replaces this copy
+		return nil, fmt.Errorf("%w: %s does not match its hash", ErrCorrupt, name)
+	}
+	return b, err
+}
+
+// errMismatch is read's answer for bytes that do not hash to their name.
+var errMismatch = errors.New("blob does not match its hash")
+
+// read returns the blob under key k in db, checked against its name.
+func (s *Store) read(name string, k []byte) ([]byte, error) {
 	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		if ok { // the index names a blob db does not hold
-			return nil, fmt.Errorf("%w: %s is indexed but missing", ErrCorrupt, name)
-		}
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	if err != nil {
@@ -407,8 +446,7 @@ func (s *Store) Get(name string) ([]byte, error) {
 	b := bytes.Clone(v)
 	closer.Close()
 	if Hash(b) != name {
-		s.recent.forget(name) // storing the good bytes again replaces this copy
-		return nil, fmt.Errorf("%w: %s does not match its hash", ErrCorrupt, name)
+		return nil, errMismatch
 	}
 	return b, nil
 }

@@ -110,12 +110,17 @@ func TestHasBeyondRecent(t *testing.T) {
 	for i := range 2*recentMax + 1 {
 		filler = append(filler, fmt.Sprintf("%064x", i))
 	}
-	s.recent.add(filler)
+	for _, n := range filler {
+		s.recent.add(n, 0)
+	}
 	if s.recent.has(first) {
 		t.Fatal("first still remembered after two full generations")
 	}
 	if !s.Has(first) {
 		t.Error("Has(first) = false once forgotten by recent")
+	}
+	if b, err := s.Get(first); err != nil || string(b) != "first" {
+		t.Errorf("Get(first) once forgotten by recent = %q, %v", b, err)
 	}
 	if s.Has(Hash([]byte("never stored"))) {
 		t.Error("Has(never stored) = true")

@@ -271,3 +271,35 @@ func openTemp(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestRecentBlobReadByItsNumber: a blob this process stored is read by the
+// number it went in under, without its index lookup; a reopened store,
+// which remembers nothing, needs the index.
+func TestRecentBlobReadByItsNumber(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte("read soon after it was written")
+	name, err := s.Put(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.index.Delete(indexKey(name), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(name); err != nil || string(got) != string(b) {
+		t.Fatalf("Get of a recent blob without its index entry = %q, %v; want the bytes", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Get(name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after reopen without the index entry = %v; want ErrNotFound", err)
+	}
+}
