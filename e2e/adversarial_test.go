@@ -294,14 +294,7 @@ func TestAdversarial(t *testing.T) {
 
 	// --- Setup: a hospital with three members, a patient with one record
 	// and three consents (active, expiring, revoked).
-	kr, err := keyring.Open(e.keyring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := kr.Load("admin", testPassphrase)
-	if err != nil {
-		t.Fatalf("load admin key: %v", err)
-	}
+	admin, kr := e.loadKey("admin")
 	a.keys["admin"] = admin
 	for _, name := range []string{"hospital", "clinic", "dr-lee", "nurse", "pharm", "alice", "mallory", "newcomer", "newcomer2", "bystander"} {
 		k, err := ident.Generate()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/ident"
-	"github.com/medchain/medchain/keyring"
 	"github.com/medchain/medchain/tx"
 )
 
@@ -34,16 +33,10 @@ func TestReadMany(t *testing.T) {
 
 	// Cast: a hospital with a physician, a nurse without consent, and a
 	// patient with two laboratory records and an imaging one.
-	kr, err := keyring.Open(e.keyring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := kr.Load("admin", testPassphrase)
-	if err != nil {
-		t.Fatalf("load admin key: %v", err)
-	}
+	admin, _ := e.loadKey("admin")
 	K := a.keys
 	for _, name := range []string{"hospital", "dr", "nurse", "alice"} {
+		var err error
 		if K[name], err = ident.Generate(); err != nil {
 			t.Fatal(err)
 		}

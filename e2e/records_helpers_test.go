@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/keyring"
 	"github.com/medchain/medchain/tx"
 )
@@ -356,6 +357,17 @@ func (e *env) want(code int, args ...string) result {
 // directly, past the CLI's own checks, as a hostile client would.
 func (e *env) sendRaw(name string, typ tx.Type, body any) error {
 	e.t.Helper()
+	key, _ := e.loadKey(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := client.New(e.node).Send(ctx, key, typ, body)
+	return err
+}
+
+// loadKey loads the keyring key name (the keyring is returned too, for
+// importing more).
+func (e *env) loadKey(name string) (ident.Private, *keyring.Keyring) {
+	e.t.Helper()
 	kr, err := keyring.Open(e.keyring)
 	if err != nil {
 		e.t.Fatalf("open keyring: %v", err)
@@ -364,10 +376,7 @@ func (e *env) sendRaw(name string, typ tx.Type, body any) error {
 	if err != nil {
 		e.t.Fatalf("load %s: %v", name, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = client.New(e.node).Send(ctx, key, typ, body)
-	return err
+	return key, kr
 }
 
 // waitAccessLog polls `access log --as as` until it holds at least n
