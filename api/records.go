@@ -182,11 +182,11 @@ func (h *handler) readRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the body must be an access transaction for this record")
 		return
 	}
-	g, ok := h.allow(w, t.Signer, acc.Record, acc.Purpose)
+	g, ok := h.allow(w, t.Signer, acc.Record, acc.Purpose, nil)
 	if !ok || !h.disclose(w, raw, t, []grant{g}) {
 		return
 	}
-	out, err := h.readResult(r.Context(), g, h.b.Status().Height)
+	out, err := h.readResult(r.Context(), g, h.b.Status().Height, nil)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -212,8 +212,9 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	gs := make([]grant, len(many.Records))
 	var declared int64
+	var sh shared
 	for i, id := range many.Records {
-		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose); !ok {
+		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose, &sh); !ok {
 			return
 		}
 		declared += gs[i].rec.Size
@@ -230,7 +231,7 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 	served := 0
 	for i, g := range gs {
 		var err error
-		if out[i], err = h.readResult(r.Context(), g, height); err != nil {
+		if out[i], err = h.readResult(r.Context(), g, height, &sh); err != nil {
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
@@ -280,7 +281,7 @@ type grant struct {
 
 // allow decides whether who may read record id, and answers the request
 // with the reason when not.
-func (h *handler) allow(w http.ResponseWriter, who, id, purpose string) (grant, bool) {
+func (h *handler) allow(w http.ResponseWriter, who, id, purpose string, sh *shared) (grant, bool) {
 	consentID, rec, err := h.b.App().AuthorizeRead(who, id, purpose)
 	if err != nil {
 		if !errors.Is(err, app.ErrNotFound) {
@@ -291,7 +292,7 @@ func (h *handler) allow(w http.ResponseWriter, who, id, purpose string) (grant, 
 	}
 	// A reader with no key for this record could decrypt nothing: refuse
 	// before an access event is written for a read that cannot happen.
-	kind, keyBlob, err := h.keyFor(rec, who)
+	kind, keyBlob, err := h.keyFor(rec, who, sh)
 	if err != nil {
 		writeError(w, http.StatusForbidden, err.Error())
 		return grant{}, false
@@ -319,19 +320,19 @@ func (h *handler) disclose(w http.ResponseWriter, raw []byte, t *tx.Tx, gs []gra
 
 // keyFor says which key opens rec for who: the patient's own, the author's
 // envelope, or a grantee's envelope of the record's key epoch.
-func (h *handler) keyFor(rec *app.Record, who string) (kind, keyBlob string, err error) {
+func (h *handler) keyFor(rec *app.Record, who string, sh *shared) (kind, keyBlob string, err error) {
 	switch who {
 	case rec.Patient:
 		return "patient", "", nil
 	case rec.Author:
 		return "author", rec.SelfEnv, nil
 	}
-	keyBlob, err = h.grantKey(rec, who)
+	keyBlob, err = sh.key(fmt.Sprintf("%s/%s/%d", rec.Patient, rec.Category, rec.Epoch), func() (string, error) { return h.grantKey(rec, who) })
 	return "grantee", keyBlob, err
 }
 
 // readResult gathers what a reader needs to open g's record.
-func (h *handler) readResult(ctx context.Context, g grant, height int64) (ReadResult, error) {
+func (h *handler) readResult(ctx context.Context, g grant, height int64, sh *shared) (ReadResult, error) {
 	out := ReadResult{Record: *g.rec, Consent: g.consent, Height: height, KeyKind: g.kind}
 	for _, p := range []struct {
 		name string
@@ -341,11 +342,53 @@ func (h *handler) readResult(ctx context.Context, g grant, height int64) (ReadRe
 			continue
 		}
 		var err error
-		if *p.dst, err = h.blobs.Blob(ctx, p.name); err != nil {
+		if *p.dst, err = sh.blob(p.name, func() ([]byte, error) { return h.blobs.Blob(ctx, p.name) }); err != nil {
 			return ReadResult{}, fmt.Errorf("record %s: %v; retry when a peer holding it is up", g.rec.ID, err)
 		}
 	}
 	return out, nil
+}
+
+// shared remembers, for one request, what its records share: records of
+// one patient, category and key epoch share the reader's key envelope.
+// A nil *shared remembers nothing.
+type shared struct {
+	keys  map[string]string // "patient/category/epoch" -> key envelope blob
+	blobs map[string][]byte
+}
+
+func (sh *shared) key(k string, find func() (string, error)) (string, error) {
+	if sh == nil {
+		return find()
+	}
+	if v, ok := sh.keys[k]; ok {
+		return v, nil
+	}
+	v, err := find()
+	if err == nil {
+		if sh.keys == nil {
+			sh.keys = map[string]string{}
+		}
+		sh.keys[k] = v
+	}
+	return v, err
+}
+
+func (sh *shared) blob(name string, fetch func() ([]byte, error)) ([]byte, error) {
+	if sh == nil {
+		return fetch()
+	}
+	if b, ok := sh.blobs[name]; ok {
+		return b, nil
+	}
+	b, err := fetch()
+	if err == nil {
+		if sh.blobs == nil {
+			sh.blobs = map[string][]byte{}
+		}
+		sh.blobs[name] = b
+	}
+	return b, err
 }
 
 // grantKey finds the envelope of the record's key epoch wrapped to who.
