@@ -212,9 +212,9 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	gs := make([]grant, len(many.Records))
 	var declared int64
-	var sh shared
+	sh := newShared()
 	for i, id := range many.Records {
-		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose, &sh); !ok {
+		if gs[i], ok = h.allow(w, t.Signer, id, many.Purpose, sh); !ok {
 			return
 		}
 		declared += gs[i].rec.Size
@@ -231,7 +231,7 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 	served := 0
 	for i, g := range gs {
 		var err error
-		if out[i], err = h.readResult(r.Context(), g, height, &sh); err != nil {
+		if out[i], err = h.readResult(r.Context(), g, height, sh); err != nil {
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
@@ -357,38 +357,32 @@ type shared struct {
 	blobs map[string][]byte
 }
 
+func newShared() *shared { return &shared{keys: map[string]string{}, blobs: map[string][]byte{}} }
+
 func (sh *shared) key(k string, find func() (string, error)) (string, error) {
 	if sh == nil {
 		return find()
 	}
-	if v, ok := sh.keys[k]; ok {
-		return v, nil
-	}
-	v, err := find()
-	if err == nil {
-		if sh.keys == nil {
-			sh.keys = map[string]string{}
-		}
-		sh.keys[k] = v
-	}
-	return v, err
+	return remember(sh.keys, k, find)
 }
 
 func (sh *shared) blob(name string, fetch func() ([]byte, error)) ([]byte, error) {
 	if sh == nil {
 		return fetch()
 	}
-	if b, ok := sh.blobs[name]; ok {
-		return b, nil
+	return remember(sh.blobs, name, fetch)
+}
+
+// remember returns m[k], or what find answers, kept in m if it succeeds.
+func remember[V any](m map[string]V, k string, find func() (V, error)) (V, error) {
+	if v, ok := m[k]; ok {
+		return v, nil
 	}
-	b, err := fetch()
+	v, err := find()
 	if err == nil {
-		if sh.blobs == nil {
-			sh.blobs = map[string][]byte{}
-		}
-		sh.blobs[name] = b
+		m[k] = v
 	}
-	return b, err
+	return v, err
 }
 
 // grantKey finds the envelope of the record's key epoch wrapped to who.
