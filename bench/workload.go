@@ -557,6 +557,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms = f.perS, f.p50, f.p99
 	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = f.cpuUs, f.busy
 	rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+	read, seen := f.n, f.patients
 	if k > 1 {
 		// The same number of records again, one per request, so that every
 		// run also shows what a one-record read costs.
@@ -564,9 +565,43 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 			return err
 		}
 		rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+		read, seen = read+f.n, append(seen, f.patients...)
 	}
-	_ = ctx
-	return nil
+	return w.accounted(ctx, seen, read)
+}
+
+// accounted waits until the patients' access logs on the ledger hold one
+// event for each record read, no fewer and no more: every disclosure the
+// bench caused must reach the patient, once. Untimed.
+func (w *workload) accounted(ctx context.Context, patients []int, want int) error {
+	slices.Sort(patients)
+	patients = slices.Compact(patients)
+	a := w.nodes[0].App()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := 0
+		for _, p := range patients {
+			evs, err := a.AccessLog(w.patients[p].ID())
+			if err != nil {
+				return fmt.Errorf("access log of patient %d: %w", p, err)
+			}
+			got += len(evs)
+		}
+		switch {
+		case got > want:
+			return fmt.Errorf("%d access events on the ledger for %d records read", got, want)
+		case got == want:
+			w.o.logf("access events: %d on the ledger, one per record read", got)
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%d of %d access events on the ledger 60 s after the reads", got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // readFigures are one read phase's measurements: records read per second,
@@ -575,6 +610,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 type readFigures struct {
 	n                           int
 	perS, p50, p99, cpuUs, busy float64
+	patients                    []int // whose records each request read
 }
 
 // readPhase reads --reads records with --readers concurrent readers, k per
@@ -586,6 +622,7 @@ func (w *workload) readPhase(name string, byPatient map[int][]string, patients [
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
 	defer hc.CloseIdleConnections()
 	lat := make([]time.Duration, requests)
+	who := make([]int, requests)
 	var read atomic.Int64 // a patient with fewer than k records gives fewer
 	end := o.phase(name)
 	cpu := startCPU()
@@ -596,6 +633,7 @@ func (w *workload) readPhase(name string, byPatient map[int][]string, patients [
 		// has), the last request only what is left of --reads.
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		p := patients[rng.IntN(len(patients))]
+		who[i] = p
 		n := min(k, o.Reads-i*k, len(byPatient[p]))
 		ids := make([]string, 0, n)
 		for _, j := range rng.Perm(len(byPatient[p]))[:n] {
@@ -608,8 +646,7 @@ func (w *workload) readPhase(name string, byPatient map[int][]string, patients [
 		return err
 	})
 	el := time.Since(start)
-	var f readFigures
-	f.n = int(read.Load())
+	f := readFigures{n: int(read.Load()), patients: who}
 	f.cpuUs, f.busy = cpu.stop(f.n)
 	end()
 	f.perS = float64(f.n) / el.Seconds()
