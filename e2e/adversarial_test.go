@@ -57,6 +57,11 @@ type adv struct {
 	rows []advRow
 }
 
+// newAdv is a hostile client of e's node on chain.
+func newAdv(t *testing.T, e *env, chain string) *adv {
+	return &adv{t: t, e: e, api: e.node, chain: chain, c: client.New(e.node), keys: map[string]ident.Private{}}
+}
+
 func (a *adv) record(input, got string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -273,14 +278,8 @@ func rpcCall(t *testing.T, rpc string, body string) (int, map[string]any, string
 }
 
 func TestAdversarial(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
 	start := time.Now()
-	e := newEnv(t)
-	e.initNode()
-	n := e.startNode("node", e.home, e.node)
-	n.waitHeight(1, 30*time.Second)
+	e, n := oneNode(t)
 	var cfg struct {
 		RPCAddr string `json:"rpc_addr"`
 		P2PAddr string `json:"p2p_addr"`
@@ -289,7 +288,7 @@ func TestAdversarial(t *testing.T) {
 		t.Fatalf("read medchain.json: %v", err)
 	}
 	st := n.status()
-	a := &adv{t: t, e: e, api: e.node, chain: st.ChainID, c: client.New(e.node), keys: map[string]ident.Private{}}
+	a := newAdv(t, e, st.ChainID)
 	ctx := context.Background()
 
 	// --- Setup: a hospital with three members, a patient with one record

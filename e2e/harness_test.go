@@ -249,6 +249,20 @@ type proc struct {
 	log  string
 }
 
+// oneNode starts a test against one fresh node, initialized and at height
+// 1; it skips the test with -short.
+func oneNode(t *testing.T) (*env, *proc) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a node; skipped with -short")
+	}
+	e := newEnv(t)
+	e.initNode()
+	n := e.startNode("node", e.home, e.node)
+	n.waitHeight(1, 30*time.Second)
+	return e, n
+}
+
 // startNode starts `medchain node --home home` with e's environment, its
 // output to a log file; it is killed at cleanup whatever happens.
 func (e *env) startNode(name, home, api string) *proc {

@@ -75,13 +75,7 @@ func TestSingleNodeFreshHome(t *testing.T) {
 // TestVerifyDetectsTampering: verify passes on a cleanly stopped node and
 // fails, naming the place, once the block store or the state is corrupted.
 func TestVerifyDetectsTampering(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
-	e := newEnv(t)
-	e.initNode()
-	n := e.startNode("node", e.home, e.node)
-	n.waitHeight(1, 30*time.Second)
+	e, n := oneNode(t)
 	e.json("keys", "new", "org1")
 	e.json("keys", "new", "m1")
 	e.json("org", "add", "--as", "admin", "--key", "org1", "--name", "Org One")
@@ -149,13 +143,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 // TestRestartKeepsCommitted: a node killed with SIGKILL right after a burst
 // of transactions keeps every one it reported committed.
 func TestRestartKeepsCommitted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
-	e := newEnv(t)
-	e.initNode()
-	n := e.startNode("node", e.home, e.node)
-	n.waitHeight(1, 30*time.Second)
+	e, n := oneNode(t)
 
 	// Identity transactions: N organizations admitted one by one by the
 	// admin, then one member per organization and N patients, submitted

@@ -20,15 +20,9 @@ import (
 )
 
 func TestReadMany(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
 	start := time.Now()
-	e := newEnv(t)
-	e.initNode()
-	n := e.startNode("node", e.home, e.node)
-	n.waitHeight(1, 30*time.Second)
-	a := &adv{t: t, e: e, api: e.node, chain: n.status().ChainID, c: client.New(e.node), keys: map[string]ident.Private{}}
+	e, n := oneNode(t)
+	a := newAdv(t, e, n.status().ChainID)
 	ctx := context.Background()
 
 	// Cast: a hospital with a physician, a nurse without consent, and a

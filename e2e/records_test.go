@@ -18,14 +18,8 @@ import (
 // against one node: who may read and write what, under which consent, and
 // what the patient's access log shows.
 func TestRecordsConsentAudit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
 	start := time.Now()
-	e := newEnv(t)
-	e.initNode()
-	n := e.startNode("node", e.home, e.node)
-	n.waitHeight(1, 30*time.Second)
+	e, n := oneNode(t)
 
 	// Cast: org1 with a physician and a nurse, org2 with a researcher,
 	// patients p1 and p2.
