@@ -179,26 +179,36 @@ func (a *App) authorizeRead(r reader, touched map[string]bool, who, id, purpose 
 	if err != nil {
 		return "", nil, fmt.Errorf("record %s: %w", id, err)
 	}
-	if !consent.ValidPurpose(purpose) {
-		return "", nil, fmt.Errorf("%w: purpose %q", ErrInvalid, purpose)
-	}
-	if who == rec.Patient || who == rec.Author {
-		return "", &rec, nil
-	}
-	act, err := a.actor(r, who)
+	consentID, err := a.authorizeRecord(r, touched, who, &rec, purpose, time)
 	if err != nil {
 		return "", nil, err
 	}
+	return consentID, &rec, nil
+}
+
+// authorizeRecord is authorizeRead for a record already read: the
+// reader's actor and the patient's consents, evaluated.
+func (a *App) authorizeRecord(r reader, touched map[string]bool, who string, rec *Record, purpose string, time int64) (string, error) {
+	if !consent.ValidPurpose(purpose) {
+		return "", fmt.Errorf("%w: purpose %q", ErrInvalid, purpose)
+	}
+	if who == rec.Patient || who == rec.Author {
+		return "", nil
+	}
+	act, err := a.actor(r, who)
+	if err != nil {
+		return "", err
+	}
 	if act.Kind != KindMember {
-		return "", nil, fmt.Errorf("%w: %s holds no consent for record %s", ErrUnauthorized, who, id)
+		return "", fmt.Errorf("%w: %s holds no consent for record %s", ErrUnauthorized, who, rec.ID)
 	}
 	req := consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Purpose: purpose,
 		Category: rec.Category, Author: rec.Author, Time: time}
 	d, err := a.decide(r, touched, rec.Patient, req)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
-	return d.ConsentID, &rec, nil
+	return d.ConsentID, nil
 }
 
 // touch marks the patient's consents as changed by the block in progress.

@@ -190,6 +190,14 @@ func (a *App) AuthorizeRead(who, id, purpose string) (string, *Record, error) {
 	return a.authorizeRead(a.store, nil, who, id, purpose, a.BlockTime())
 }
 
+// AuthorizeRecord decides, as AuthorizeRead does, a read of a record the
+// caller has already read from committed state (GetRecord): the consent
+// evaluation without the record lookup. It returns the consent that
+// allows the read ("" for the patient and the author).
+func (a *App) AuthorizeRecord(who string, rec *Record, purpose string) (string, error) {
+	return a.authorizeRecord(a.store, nil, who, rec, purpose, a.BlockTime())
+}
+
 // Blobs lists every blob the committed state names: each record's
 // ciphertext and envelopes, and every wrapped epoch key. A node that was
 // away fetches the ones it lacks.

@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/medchain/medchain/tx"
@@ -58,5 +59,49 @@ func TestRecordEpochFollowsRevocation(t *testing.T) {
 		if code, log := w.deliver(raw); code != tc.code {
 			t.Errorf("record at epoch %d: code %d (%s), want %d", tc.epoch, code, log, tc.code)
 		}
+	}
+}
+
+// TestAuthorizeRecordDecidesAsAuthorizeRead: for a record already read,
+// AuthorizeRecord gives the same consent or the same refusal as
+// AuthorizeRead, for the patient, the author, a granted reader, a reader
+// with no consent, a purpose no consent names and a malformed purpose.
+func TestAuthorizeRecordDecidesAsAuthorizeRead(t *testing.T) {
+	w := newWorld(t)
+	reader, stranger := newKey(t), newKey(t)
+	w.mustDeliver(w.sign(w.orgA, tx.TypeMemberAdd, memberAdd(reader, "physician")))
+	w.mustDeliver(w.sign(w.orgB, tx.TypeMemberAdd, memberAdd(stranger, "physician")))
+	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
+		Grantee: w.memberA.ID(), Categories: []string{"laboratory"}, Actions: []string{"write"}}))
+	w.mustDeliver(w.sign(w.patient, tx.TypeConsentGrant, &tx.ConsentGrant{
+		Grantee: reader.Public().ID(), Categories: []string{"laboratory"}, Actions: []string{"read"}, Purposes: []string{"treatment"}}))
+	put := recordMaker(w.patient.ID())()
+	w.mustDeliver(w.sign(w.memberA, tx.TypeRecordPut, &put))
+	id := "r" + put.Ciphertext[:32]
+	rec, err := w.app.GetRecord(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, who, purpose string
+		allowed            bool
+	}{
+		{"patient", w.patient.ID(), "treatment", true},
+		{"author", w.memberA.ID(), "treatment", true},
+		{"granted reader", reader.Public().ID(), "treatment", true},
+		{"no consent", stranger.Public().ID(), "treatment", false},
+		{"purpose not granted", reader.Public().ID(), "research", false},
+		{"malformed purpose", reader.Public().ID(), "Treatment!", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantID, _, wantErr := w.app.AuthorizeRead(tc.who, id, tc.purpose)
+			gotID, gotErr := w.app.AuthorizeRecord(tc.who, rec, tc.purpose)
+			if (wantErr == nil) != tc.allowed {
+				t.Fatalf("AuthorizeRead: %v; allowed want %v", wantErr, tc.allowed)
+			}
+			if gotID != wantID || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("AuthorizeRecord = %q, %v; AuthorizeRead = %q, %v", gotID, gotErr, wantID, wantErr)
+			}
+		})
 	}
 }

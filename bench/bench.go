@@ -65,6 +65,8 @@ type Report struct {
 	ReadP99Ms         float64 `json:"read_p99_ms"`
 	AuthorizeP50Us    float64 `json:"authorize_p50_us"` // one consent decision, in process
 	AuthorizeP99Us    float64 `json:"authorize_p99_us"`
+	EvaluateP50Us     float64 `json:"evaluate_p50_us"` // the same, for a record already read: the consent evaluation alone
+	EvaluateP99Us     float64 `json:"evaluate_p99_us"`
 	BytesPerRecord    float64 `json:"bytes_per_record"`
 	Ed25519VerifyPerS float64 `json:"ed25519_verify_per_s"`
 	AESGCMMBPerS      float64 `json:"aes_gcm_mb_per_s"`
@@ -180,7 +182,7 @@ func percentile(ds []time.Duration, p float64) float64 {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	i := int(float64(len(s)-1) * p / 100)
-	return float64(s[i].Microseconds()) / 1000
+	return float64(s[i].Nanoseconds()) / 1e6
 }
 
 // freePorts returns the first base at or above base (in steps of 100)

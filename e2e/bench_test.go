@@ -17,7 +17,7 @@ func TestBench(t *testing.T) {
 		"--readers", "4", "--batch", "64", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
 		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
-		"ed25519_verify_per_s", "authorize_p50_us", "block_interval_ms",
+		"ed25519_verify_per_s", "authorize_p50_us", "evaluate_p50_us", "block_interval_ms",
 		"write_cpu_us_per_record", "write_cpu_busy", "read_cpu_us_per_read", "read_cpu_busy",
 		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
 		"single_read_p99_ms", "single_read_cpu_us_per_read"} {

@@ -102,6 +102,7 @@ func benchTable(r *bench.Report) string {
 	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy))
 	row("one-record reads/s", fmt.Sprintf("%.0f (p50 %.1f ms, p99 %.1f ms, CPU %.0f µs per read)", r.SingleReadsPerS, r.SingleReadP50Ms, r.SingleReadP99Ms, r.SingleReadCPUUs))
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
+	row("  without the record lookup", fmt.Sprintf("%.1f µs / %.1f µs", r.EvaluateP50Us, r.EvaluateP99Us))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
 	row("client seals/s", fmt.Sprintf("%.0f", r.SealPerS))
 	row("ed25519 verify/s (1 core)", fmt.Sprintf("%.0f", r.Ed25519VerifyPerS))
