@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -133,8 +134,15 @@ func TestRecordsConsentAudit(t *testing.T) {
 	if r := e.run("record", "get", "--as", "nurse", "-o", denied, mhID, labID); r.code != exitDenied || !deniedRE.MatchString(r.stderr) {
 		t.Errorf("nurse reads mental-health (allowed) and lab (not) in one request: want exit 3, denied\n%s", r)
 	}
-	if files, _ := os.ReadDir(denied); len(files) != 0 {
-		t.Errorf("a denied request for two records wrote %d files", len(files))
+	if _, err := os.Stat(denied); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a denied request for two records left its -o directory behind (%v)", err)
+	}
+	kept := t.TempDir() // a directory that was there before stays, empty
+	if r := e.run("record", "get", "--as", "nurse", "-o", kept, mhID, labID); r.code != exitDenied {
+		t.Errorf("nurse reads mental-health and lab into an existing directory: want exit 3\n%s", r)
+	}
+	if files, err := os.ReadDir(kept); err != nil || len(files) != 0 {
+		t.Errorf("a denied request into an existing directory: %d files, %v; want the directory, empty", len(files), err)
 	}
 	e.want(exitUsage, "record", "get", "--as", "phys", labID, imgID)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -118,13 +119,21 @@ func recordGetCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) er
 }
 
 // getRecords reads several records under one signed request (all or
-// none) and writes each into dir, named by its ID.
+// none) and writes each into dir, named by its ID. dir is made before the
+// node is asked, so that a read the ledger records is never one the files
+// could not be written for; if the node refuses, a dir made here is
+// removed again.
 func getRecords(ctx context.Context, g *globals, key ident.Private, ids []string, purpose, dir string) error {
+	_, err := os.Stat(dir)
+	made := errors.Is(err, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	opened, err := client.New(g.node).GetRecords(ctx, key, ids, purpose)
 	if err != nil {
+		if made {
+			_ = os.Remove(dir) // empty: nothing was written
+		}
 		return err
 	}
 	metas := make([]map[string]any, len(opened))
