@@ -80,15 +80,17 @@ type recent struct {
 	cur, old map[[32]byte]uint64
 }
 
-// add remembers that name went in under seq.
-func (r *recent) add(name string, seq uint64) {
-	var k [32]byte
-	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
-		return
-	}
+// add remembers that names went in under consecutive sequence numbers
+// from first.
+func (r *recent) add(names []string, first uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.put(k, seq)
+	for i, name := range names {
+		var k [32]byte
+		if _, err := hex.Decode(k[:], []byte(name)); err == nil {
+			r.put(k, first+uint64(i))
+		}
+	}
 }
 
 func (r *recent) put(k [32]byte, seq uint64) {
@@ -337,9 +339,11 @@ func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
 	if err := index.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("store blob index: %w", err)
 	}
+	stored := make([]string, len(order))
 	for k, i := range order {
-		s.recent.add(names[i], first+uint64(k))
+		stored[k] = names[i]
 	}
+	s.recent.add(stored, first)
 	return names, nil
 }
 

@@ -110,9 +110,7 @@ func TestHasBeyondRecent(t *testing.T) {
 	for i := range 2*recentMax + 1 {
 		filler = append(filler, fmt.Sprintf("%064x", i))
 	}
-	for _, n := range filler {
-		s.recent.add(n, 0)
-	}
+	s.recent.add(filler, 0)
 	if s.recent.has(first) {
 		t.Fatal("first still remembered after two full generations")
 	}
