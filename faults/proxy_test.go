@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,13 +195,36 @@ func (l *link) Close() {
 
 // directConns lists the established TCP connections on 127.0.0.1 to any of
 // ports (the nodes' real p2p ports) whose client end this process does not
-// own: node-to-node connections that do not go through the proxy.
+// own: node-to-node connections that do not go through the proxy. A
+// connection counts only if two scans 100 ms apart both see it: a proxy
+// that dials a node between reading the connection table and reading its
+// own sockets looks, for that one scan, like someone else's connection,
+// while a node's peer connection around the proxies lasts.
 func directConns(ports map[int]int) ([]string, error) {
-	own, err := ownSockets()
+	first, err := scanConns(ports)
+	if err != nil || len(first) == 0 {
+		return nil, err
+	}
+	time.Sleep(100 * time.Millisecond)
+	second, err := scanConns(ports)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
+	for inode, desc := range second {
+		if _, ok := first[inode]; ok {
+			out = append(out, desc)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// scanConns is one scan for directConns, by socket inode. The connection
+// table is read before this process's own sockets, so that a socket the
+// process opens in between is found among its own.
+func scanConns(ports map[int]int) (map[string]string, error) {
+	out := map[string]string{}
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(file)
 		if err != nil {
@@ -217,16 +241,23 @@ func directConns(ports map[int]int) ([]string, error) {
 				continue
 			}
 			lport, rport := hexPort(fs[1]), hexPort(fs[2])
-			node, ok := ports[rport]
-			if !ok {
-				continue
+			if node, ok := ports[rport]; ok {
+				out[fs[9]] = fmt.Sprintf("127.0.0.1:%d → node%d's p2p port %d (inode %s)", lport, node, rport, fs[9])
 			}
-			if _, mine := own[fs[9]]; mine {
-				continue
-			}
-			out = append(out, fmt.Sprintf("127.0.0.1:%d → node%d's p2p port %d (inode %s)", lport, node, rport, fs[9]))
 		}
 		f.Close()
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	own, err := ownSockets()
+	if err != nil {
+		return nil, err
+	}
+	for inode := range out {
+		if _, mine := own[inode]; mine {
+			delete(out, inode)
+		}
 	}
 	return out, nil
 }
