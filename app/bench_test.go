@@ -1,7 +1,13 @@
 package app
 
 import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"testing"
+
+	"github.com/medchain/medchain/consent"
+	"github.com/medchain/medchain/state"
 
 	"github.com/medchain/medchain/tx"
 )
@@ -63,5 +69,58 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 		if _, _, err := w.app.AuthorizeRead(reader, id, "treatment"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkAuthorizeRecordScale measures the consent evaluation alone
+// (AuthorizeRecord, the record already read) with the caches holding as
+// many patients as a ledger of 10, 100 and 1,000 times that many records,
+// each with the bench's two consents and a reader of its own, decoded from
+// JSON as the node decodes them. Patients are visited in a scattered order,
+// so the figure shows how the evaluation's memory touches grow with the
+// number of patients, not only its instructions.
+func BenchmarkAuthorizeRecordScale(b *testing.B) {
+	for _, patients := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("patients=%d", patients), func(b *testing.B) {
+			store, err := state.Open("")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			a := New(testChain, store, slog.New(slog.DiscardHandler))
+			recs := make([]Record, patients)
+			readers := make([]string, patients)
+			for p := range patients {
+				patient, author, reader := fmt.Sprintf("p%063d", p), fmt.Sprintf("a%063d", p%16), fmt.Sprintf("m%063d", p)
+				var act Actor
+				mustDecode(b, fmt.Sprintf(`{"id":%q,"kind":"member","public":"x","role":"physician","org":"o%063d"}`, reader, 0), &act)
+				a.cache.putActor(&act)
+				var cs []consent.Consent
+				for i, g := range [2]struct{ who, action string }{{author, "write"}, {reader, "read"}} {
+					var c Consent
+					mustDecode(b, fmt.Sprintf(`{"id":"c%d%062d","patient":%q,"grantee":%q,"categories":["clinical-note","imaging","laboratory","vital-signs"],"purposes":["treatment"],"actions":[%q],"start":1}`,
+						i, p, patient, g.who, g.action), &c)
+					cs = append(cs, c.Consent)
+				}
+				a.cache.putConsents(a.cache.generation(), patient, consent.NewSet(cs))
+				recs[p] = Record{ID: fmt.Sprintf("r%063d", p), Patient: patient, Author: author, Category: "laboratory"}
+				readers[p] = reader
+			}
+			a.blockTime.Store(2)
+			k := 0
+			for b.Loop() {
+				k = (k + 7919) % patients // a prime step: scattered, every patient in turn
+				if id, err := a.AuthorizeRecord(readers[k], &recs[k], "treatment"); err != nil || id == "" {
+					b.Fatalf("AuthorizeRecord: consent %q, %v", id, err)
+				}
+			}
+		})
+	}
+}
+
+func mustDecode(tb testing.TB, s string, v any) {
+	tb.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -23,7 +23,7 @@ type cache struct {
 	mu       sync.RWMutex
 	gen      uint64
 	actors   map[string]*Actor
-	consents map[string][]consent.Consent
+	consents map[string]*consent.Set
 	epochs   map[string]uint64 // "patient/category" -> current epoch number
 	records  map[string]Record // never change once committed
 }
@@ -71,21 +71,21 @@ func (c *cache) putActor(a *Actor) {
 	c.actors[a.ID] = a
 }
 
-func (c *cache) patientConsents(p string) ([]consent.Consent, bool) {
+func (c *cache) patientConsents(p string) (*consent.Set, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	cs, ok := c.consents[p]
 	return cs, ok
 }
 
-func (c *cache) putConsents(gen uint64, p string, cs []consent.Consent) {
+func (c *cache) putConsents(gen uint64, p string, cs *consent.Set) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
 	if c.consents == nil || len(c.consents) >= maxCached {
-		c.consents = map[string][]consent.Consent{}
+		c.consents = map[string]*consent.Set{}
 	}
 	c.consents[p] = cs
 }

@@ -18,7 +18,7 @@ func TestCacheDropsValuesReadBeforeAForget(t *testing.T) {
 	gen := c.generation()
 	c.forget(map[string]bool{"p": true}) // a commit lands between read and put
 	c.putEpoch(gen, "p/laboratory", 0)
-	c.putConsents(gen, "p", []consent.Consent{{ID: "c1"}})
+	c.putConsents(gen, "p", consent.NewSet([]consent.Consent{{ID: "c1"}}))
 	if _, ok := c.epoch("p/laboratory"); ok {
 		t.Error("stale epoch number cached")
 	}

@@ -144,7 +144,7 @@ func (a *App) consentRevoke(e env, t *tx.Tx, b *tx.ConsentRevoke) error {
 		return err
 	}
 	return a.putKeyEnvelopes(e, t.Signer, b.Keys, func(k tx.KeyEnvelope) bool {
-		for _, o := range others {
+		for _, o := range others.Consents() {
 			if !o.Revoked && (o.Until == 0 || o.Until > e.time) &&
 				(o.Grantee == k.Holder || (o.GranteeIsOrg && a.isMember(e.w, o.Grantee, k.Holder))) {
 				return true

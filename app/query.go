@@ -51,13 +51,15 @@ func (a *App) Records(who, patient string) ([]Record, error) {
 	var cs []consent.Consent
 	var req consent.Request
 	if who != patient {
+		var set *consent.Set
 		act, err := a.actor(a.store, who)
 		if err != nil {
 			return nil, err
 		}
-		if cs, err = a.consentsOf(a.store, nil, patient); err != nil {
+		if set, err = a.consentsOf(a.store, nil, patient); err != nil {
 			return nil, err
 		}
+		cs = set.Consents()
 		req = consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Time: a.BlockTime()}
 	}
 	out := []Record{}

@@ -382,7 +382,7 @@ func (a *App) decide(r reader, touched map[string]bool, patient string, req cons
 	if err != nil {
 		return consent.Decision{}, err
 	}
-	d, err := consent.Evaluate(cs, req, a.programs.compile)
+	d, err := cs.Evaluate(req, a.programs.compile)
 	if err != nil {
 		return d, err
 	}
@@ -392,14 +392,14 @@ func (a *App) decide(r reader, touched map[string]bool, patient string, req cons
 	return d, nil
 }
 
-// consentsOf lists a patient's consents in ID order. A block in progress
+// consentsOf returns a patient's consents, in ID order, as a consent.Set. A block in progress
 // reads through its delta for each one the committed index names; consents
 // granted earlier in the same block are found through the delta's own keys.
 //
 // touched are the patients whose consents the block in progress has
 // changed (nil outside FinalizeBlock: CheckTx and queries judge by
 // committed state).
-func (a *App) consentsOf(r reader, touched map[string]bool, patient string) ([]consent.Consent, error) {
+func (a *App) consentsOf(r reader, touched map[string]bool, patient string) (*consent.Set, error) {
 	fromCommitted := !touched[patient]
 	var gen uint64
 	if fromCommitted {
@@ -410,10 +410,14 @@ func (a *App) consentsOf(r reader, touched map[string]bool, patient string) ([]c
 		r = a.store
 	}
 	cs, err := readConsents(r, patient)
-	if err == nil && fromCommitted {
-		a.cache.putConsents(gen, patient, cs)
+	if err != nil {
+		return nil, err
 	}
-	return cs, err
+	set := consent.NewSet(cs)
+	if fromCommitted {
+		a.cache.putConsents(gen, patient, set)
+	}
+	return set, nil
 }
 
 func readConsents(r reader, patient string) ([]consent.Consent, error) {

@@ -1,0 +1,153 @@
+package consent
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// chooser picks the next choice among n.
+type chooser func(n int) int
+
+func pick[T any](next chooser, from ...T) T { return from[next(len(from))] }
+
+// Edge values for consents and requests: equal and unequal grantees with
+// the same tag, the sensitive boundary, words outside the vocabulary,
+// window boundaries.
+var (
+	setIDs        = []string{"m1", "m2", "org1", "", "xtagtagtag", "ytagtagtag", "mc1aaaaaaaaaaaa"}
+	setCategories = [][]string{{All}, {All, "genetic"}, {"laboratory"}, {"mental-health"}, {"laboratory", "genetic"}, {"bogus"}, {}}
+	setPurposes   = [][]string{{"treatment"}, {"payment", "research"}, {}, {"bogus"}, Purposes}
+	setActions    = [][]string{{"read"}, {"write"}, {"read", "write"}, {}, {"delete"}}
+	setConditions = []string{"", `requester.role == "physician"`, `int(requester.id) > 0`, "broken"}
+	setTimes      = []int64{t0 - 1, t0, t0 + 10, t0 + 99, t0 + 100, 1<<63 - 1}
+)
+
+// often draws the first value half the time and any value otherwise, so
+// that allowing requests are common.
+func often[T any](next chooser, from ...T) T {
+	if next(2) == 0 {
+		return from[0]
+	}
+	return pick(next, from...)
+}
+
+// randomConsents makes up to four consents, IDs in order.
+func randomConsents(next chooser) []Consent {
+	cs := make([]Consent, next(5))
+	for i := range cs {
+		cs[i] = Consent{ID: fmt.Sprintf("c%d", i), Patient: "p1",
+			Grantee: often(next, setIDs...), GranteeIsOrg: next(3) == 0,
+			Categories: often(next, setCategories...), Purposes: often(next, setPurposes...), Actions: often(next, setActions...),
+			Start: t0, Until: pick(next, int64(0), t0+100), Revoked: next(4) == 0, Condition: often(next, setConditions...)}
+	}
+	return cs
+}
+
+func randomRequest(next chooser) Request {
+	return Request{Requester: Requester{ID: often(next, setIDs...), Role: pick(next, "physician", "nurse"), Org: often(next, append([]string{"org1"}, setIDs...)...)},
+		Action: often(next, "read", "write", "delete", ""), Purpose: often(next, "treatment", "research", "", "bogus"),
+		Category: often(next, "laboratory", "genetic", "mental-health", "imaging", All, "bogus"), Author: "a1", Time: pick(next, setTimes...)}
+}
+
+// setCompile compiles conditions, failing on "broken" as a broken program
+// cache would.
+func setCompile(c Consent) (*Program, error) {
+	if c.Condition == "broken" {
+		return nil, errors.New("cache broken")
+	}
+	return Compile(c.Condition)
+}
+
+// sameDecision fails unless the Set decides req exactly as Evaluate does.
+func sameDecision(t *testing.T, cs []Consent, req Request) {
+	t.Helper()
+	want, wantErr := Evaluate(cs, req, setCompile)
+	got, gotErr := NewSet(cs).Evaluate(req, setCompile)
+	if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("consents %+v\nrequest %+v\nSet: %+v, %v\nEvaluate: %+v, %v", cs, req, got, gotErr, want, wantErr)
+	}
+}
+
+// TestSetDecidesAsEvaluate compares the two on many random consent sets
+// and requests drawn from edge values, and checks both outcomes occur.
+func TestSetDecidesAsEvaluate(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	next := func(n int) int { return r.IntN(n) }
+	allowed, refused := 0, 0
+	for range 50_000 {
+		cs, req := randomConsents(next), randomRequest(next)
+		sameDecision(t, cs, req)
+		if d, _ := Evaluate(cs, req, setCompile); d.Allowed {
+			allowed++
+		} else {
+			refused++
+		}
+	}
+	if allowed < 1000 || refused < 1000 {
+		t.Fatalf("the draw is lopsided: %d allowed, %d refused", allowed, refused)
+	}
+}
+
+// TestSetCoversTheRules walks the rule boundaries Covers is tested on, with
+// a consent the Set must rule out ahead of the one that decides.
+func TestSetCoversTheRules(t *testing.T) {
+	other := grant(func(c *Consent) { c.ID, c.Grantee = "c0", "m2" })
+	for _, tc := range []struct {
+		name string
+		c    Consent
+		r    Request
+	}{
+		{"plain", grant(nil), ask(nil)},
+		{"all excludes genetic", grant(nil), ask(func(r *Request) { r.Category = "genetic" })},
+		{"named sensitive", grant(func(c *Consent) { c.Categories = []string{"mental-health"} }), ask(func(r *Request) { r.Category = "mental-health" })},
+		{"org grant", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "org1", true }), ask(func(r *Request) { r.Requester.ID = "m2" })},
+		{"member grant ignores org", grant(func(c *Consent) { c.Grantee = "org1" }), ask(func(r *Request) { r.Requester.ID = "m2" })},
+		{"empty org", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "", true }), ask(func(r *Request) { r.Requester.Org = "" })},
+		{"same tag, other grantee", grant(func(c *Consent) { c.Grantee = "ztagtagtag" }), ask(func(r *Request) { r.Requester.ID = "xtagtagtag" })},
+		{"same tag, other org", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "ztagtagtag", true }), ask(func(r *Request) { r.Requester.Org = "xtagtagtag" })},
+		{"before start", grant(nil), ask(func(r *Request) { r.Time = t0 - 1 })},
+		{"until itself", grant(func(c *Consent) { c.Until = t0 + 100 }), ask(func(r *Request) { r.Time = t0 + 100 })},
+		{"revoked", grant(func(c *Consent) { c.Revoked = true }), ask(nil)},
+		{"write without purpose", grant(func(c *Consent) { c.Actions = []string{"write"} }), ask(func(r *Request) { r.Action, r.Purpose = "write", "" })},
+		{"read without purpose", grant(nil), ask(func(r *Request) { r.Purpose = "" })},
+		{"unknown action", grant(nil), ask(func(r *Request) { r.Action = "delete" })},
+		{"condition holds", grant(func(c *Consent) { c.Condition = `requester.role == "physician"` }), ask(nil)},
+		{"condition fails", grant(func(c *Consent) { c.Condition = `requester.role == "nurse"` }), ask(nil)},
+		{"condition errors", grant(func(c *Consent) { c.Condition = `int(requester.id) > 0` }), ask(nil)},
+		{"compiler fails", grant(func(c *Consent) { c.Condition = "broken" }), ask(nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sameDecision(t, []Consent{tc.c}, tc.r)
+			sameDecision(t, []Consent{other, tc.c}, tc.r)
+			sameDecision(t, []Consent{tc.c, other}, tc.r)
+		})
+	}
+}
+
+// TestVocabularyFitsRuleBits: a rule keeps each vocabulary in a word.
+func TestVocabularyFitsRuleBits(t *testing.T) {
+	if len(Categories) > 31 || len(Purposes) > 16 || len(Actions) > 8 {
+		t.Fatalf("%d categories, %d purposes, %d actions: widen the rule's bit fields", len(Categories), len(Purposes), len(Actions))
+	}
+}
+
+// FuzzSet draws consent sets and requests from fuzzed bytes; the Set must
+// decide every one as Evaluate does.
+func FuzzSet(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2})
+	f.Add([]byte("\x04\x05\x01\x04\x02\x03\x01\x00\x02\x06\x03\x02\x01\x01\x00\x03\x02\x01\x04\x05"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		next := func(n int) int {
+			if len(b) == 0 {
+				return 0
+			}
+			v := int(b[0]) % n
+			b = b[1:]
+			return v
+		}
+		sameDecision(t, randomConsents(next), randomRequest(next))
+	})
+}
