@@ -24,21 +24,23 @@ import (
 
 // Options select a workload.
 type Options struct {
-	Records    int           // records to write
-	Reads      int           // reads to perform
-	Patients   int           // patients to register
-	Authors    int           // concurrent authors (members with write consent)
-	Readers    int           // concurrent readers
-	ReadBatch  int           // records per read request (1: one record each; more: one patient's, by access.many)
-	Batch      int           // records per transaction (1: one record.put each)
-	Depth      int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
-	BigEvery   int           // every BigEvery-th record is 1 MiB (0: none)
-	Seed       uint64        // workload seed
-	Validators int           // 1, or 4 for a network on 127.0.0.1
-	BasePort   int           // first port for the nodes: below the ephemeral range (32768-60999 on Linux), which outgoing connections draw from
-	BlockTime  time.Duration // the nodes' block time (0: the default), baseline's too
-	Dir        string        // scratch directory (default: a temp dir, removed after)
-	Progress   io.Writer
+	Records      int           // records to write
+	Reads        int           // reads to perform
+	Patients     int           // patients to register
+	Authors      int           // concurrent authors (members with write consent)
+	Readers      int           // concurrent readers
+	ReadBatch    int           // records per read request (1: one record each; more: one patient's, by access.many)
+	Batch        int           // records per transaction (1: one record.put each)
+	Depth        int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
+	PacedRate    int           // records/s offered to the paced writes, after the reads, open loop (0: none)
+	PacedRecords int           // records the paced writes write, beside Records (0: none)
+	BigEvery     int           // every BigEvery-th record is 1 MiB (0: none)
+	Seed         uint64        // workload seed
+	Validators   int           // 1, or 4 for a network on 127.0.0.1
+	BasePort     int           // first port for the nodes: below the ephemeral range (32768-60999 on Linux), which outgoing connections draw from
+	BlockTime    time.Duration // the nodes' block time (0: the default), baseline's too
+	Dir          string        // scratch directory (default: a temp dir, removed after)
+	Progress     io.Writer
 	// Phase, when set, is called as each timed phase ("writes",
 	// "decisions", "reads") starts; the function it returns is called as
 	// the phase ends. The command uses it to profile one phase alone.
@@ -47,7 +49,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 16, ReadBatch: 8, Batch: 256, Depth: 2, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 16, ReadBatch: 8, Batch: 256, Depth: 2, PacedRate: 10000, PacedRecords: 30000, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
 }
 
 // Report holds the figures. Rates are per second of wall time.
@@ -74,6 +76,15 @@ type Report struct {
 	SealPerS          float64 `json:"seal_per_s"`
 	BaselineTxBytes   int     `json:"baseline_tx_bytes"`
 	BlockIntervalMs   float64 `json:"block_interval_ms"`
+	// The paced writes: records offered at a fixed rate, open loop, each
+	// batch's latency from when it was due (see paced).
+	PacedRate            int     `json:"paced_rate"`
+	PacedRecords         int     `json:"paced_records"`
+	PacedRecordsPerS     float64 `json:"paced_records_per_s"`
+	PacedWriteP50Ms      float64 `json:"paced_write_p50_ms"`
+	PacedWriteP99Ms      float64 `json:"paced_write_p99_ms"`
+	PacedWriteP99Blocks  int64   `json:"paced_write_p99_blocks"` // the commit's height less the height committed when the record was sent
+	PacedBlockIntervalMs float64 `json:"paced_block_interval_ms"`
 	// CPU time of the whole process (nodes and load generator) per unit of
 	// work in each timed phase, and the share of the cores it kept busy.
 	WriteCPUUsPerRecord float64 `json:"write_cpu_us_per_record"`
@@ -110,6 +121,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 || o.Batch < 1 || o.Depth < 1 || o.Reads < 0 {
 		return nil, fmt.Errorf("%w: --records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative", ErrOptions)
+	}
+	if o.PacedRate < 0 || o.PacedRecords < 0 {
+		return nil, fmt.Errorf("%w: --paced-rate and --paced-records must not be negative (0 skips the paced writes)", ErrOptions)
+	}
+	if o.PacedRate == 0 {
+		o.PacedRecords = 0
 	}
 	if o.ReadBatch < 1 || o.ReadBatch > tx.MaxAccessRecords {
 		return nil, fmt.Errorf("%w: --read-batch %d: use 1 to %d", ErrOptions, o.ReadBatch, tx.MaxAccessRecords)
@@ -149,6 +166,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if err := w.footprint(rep); err != nil {
 		return nil, err
+	}
+	if err := w.paced(ctx, rep); err != nil {
+		return nil, fmt.Errorf("paced writes: %w", err)
 	}
 	w.close()
 	o.logf("baseline: CometBFT kvstore, %d transactions of %d bytes", o.Records, w.txBytes)

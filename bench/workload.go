@@ -348,16 +348,17 @@ func fhirLike(rng *rand.Rand, size int) []byte {
 // sealed: a record keeps only what the writes send.
 func (w *workload) seal(ctx context.Context, rep *Report) error {
 	o := w.o
-	w.records = make([]record, o.Records)
+	total := o.Records + o.PacedRecords // the paced writes' after the others
+	w.records = make([]record, total)
 	ids := make([]string, o.Patients) // one string per patient, shared by its records
 	for p, k := range w.patients {
 		ids[p] = k.ID()
 	}
-	o.logf("sealing %d records (client side)", o.Records)
+	o.logf("sealing %d records (client side)", total)
 	plain := make([][]byte, sealChunk)
 	var took time.Duration // sealing alone, as SealPerS always measured
-	for lo := 0; lo < o.Records; lo += sealChunk {
-		hi := min(lo+sealChunk, o.Records)
+	for lo := 0; lo < total; lo += sealChunk {
+		hi := min(lo+sealChunk, total)
 		for i := lo; i < hi; i++ {
 			p := w.rng.IntN(o.Patients)
 			size := 1024 + w.rng.IntN(3*1024+1)
@@ -403,11 +404,11 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if prev := lo * 10 / o.Records; prev != hi*10/o.Records {
-			o.logf("sealed %d/%d records (%d%%)", hi, o.Records, hi*100/o.Records)
+		if prev := lo * 10 / total; prev != hi*10/total {
+			o.logf("sealed %d/%d records (%d%%)", hi, total, hi*100/total)
 		}
 	}
-	rep.SealPerS = float64(o.Records) / took.Seconds()
+	rep.SealPerS = float64(total) / took.Seconds()
 	// Only setup and seal use the patients' HPKE keys, 8.5 KB each: drop
 	// them for the rest of the run. Their signing keys and IDs remain.
 	for p := range w.patients {
@@ -420,7 +421,7 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 func (w *workload) writes(ctx context.Context, rep *Report) error {
 	o := w.o
 	queues := make([][]int, o.Authors)
-	for i, r := range w.records {
+	for i, r := range w.records[:o.Records] {
 		queues[r.author] = append(queues[r.author], i)
 	}
 	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.records[0].body)

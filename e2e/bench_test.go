@@ -14,19 +14,23 @@ func TestBench(t *testing.T) {
 	e := newEnv(t)
 	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
 	m := e.json("bench", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
-		"--readers", "4", "--batch", "64", "--base-port", strconv.Itoa(base))
+		"--readers", "4", "--batch", "64", "--paced-rate", "2000", "--paced-records", "512", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
 		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
 		"ed25519_verify_per_s", "authorize_p50_us", "evaluate_p50_us", "block_interval_ms",
 		"write_cpu_us_per_record", "write_cpu_busy", "read_cpu_us_per_read", "read_cpu_busy",
 		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
-		"single_read_p99_ms", "single_read_cpu_us_per_read"} {
+		"single_read_p99_ms", "single_read_cpu_us_per_read", "paced_records_per_s", "paced_write_p50_ms",
+		"paced_write_p99_ms", "paced_block_interval_ms"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
 	}
 	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) || m["read_batch"] != float64(8) {
 		t.Errorf("records, reads, batch, read_batch = %v, %v, %v, %v; want 512, 100, 64, 8", m["records"], m["reads"], m["batch"], m["read_batch"])
+	}
+	if m["paced_rate"] != float64(2000) || m["paced_records"] != float64(512) {
+		t.Errorf("paced_rate, paced_records = %v, %v; want 2000, 512 (every paced record committed)", m["paced_rate"], m["paced_records"])
 	}
 
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
@@ -38,6 +42,7 @@ func TestBench(t *testing.T) {
 		{[]string{"--cpuprofile", prof, "--profile-phase", "setup"}, "--profile-phase"},
 		{[]string{"--depth", "0"}, "--depth"},
 		{[]string{"--reads", "-1"}, "--reads"},
+		{[]string{"--paced-rate", "-1"}, "--paced-rate"},
 		{[]string{"--read-batch", "0"}, "--read-batch"},
 		{[]string{"--read-batch", "65"}, "--read-batch"},
 		{[]string{"--quick", "--records", "0"}, "--records"}, // flags beside --quick apply

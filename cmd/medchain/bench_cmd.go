@@ -26,22 +26,25 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
 	batch := fs.Int("batch", q.Batch, "records per transaction (1: one record.put each)")
 	depth := fs.Int("depth", q.Depth, "transactions each author keeps in flight (the baseline keeps depth*batch)")
+	pacedRate := fs.Int("paced-rate", q.PacedRate, "records/s offered in the paced writes, after the reads: open loop, each batch's latency from when it was due (0 skips them)")
+	pacedRecords := fs.Int("paced-records", q.PacedRecords, "records the paced writes write")
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
-	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions, reads or single-reads")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions, reads, single-reads or paced-writes")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads"}, *profPhase) {
-			return usagef("--profile-phase %q: use all, writes, decisions, reads or single-reads", *profPhase)
+		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads", "paced-writes"}, *profPhase) {
+			return usagef("--profile-phase %q: use all, writes, decisions, reads, single-reads or paced-writes", *profPhase)
 		}
 		o := q
 		o.Records, o.Reads, o.Patients = *records, *reads, *patients
 		o.BigEvery = max(q.BigEvery, *records/4)
 		o.Batch, o.Depth, o.BlockTime = *batch, *depth, *blockTime
+		o.PacedRate, o.PacedRecords = *pacedRate, *pacedRecords
 		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			stop, err := profile(&o, *cpuprofile, *profPhase)
@@ -97,6 +100,11 @@ func benchTable(r *bench.Report) string {
 	row("CPU per record / per tx", fmt.Sprintf("%.0f µs / %.0f µs (cores %.0f%% / %.0f%% busy; baseline's tx)",
 		r.WriteCPUUsPerRecord, r.BaselineCPUUsPerTx, 100*r.WriteCPUBusy, 100*r.BaselineCPUBusy))
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
+	if r.PacedRecords > 0 {
+		row("paced writes", fmt.Sprintf("%d records/s offered, %.0f committed (%d records)", r.PacedRate, r.PacedRecordsPerS, r.PacedRecords))
+		row("  write p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms (blocks %.0f ms apart; p99 committed %d blocks after the tip it was sent at)",
+			r.PacedWriteP50Ms, r.PacedWriteP99Ms, r.PacedBlockIntervalMs, r.PacedWriteP99Blocks))
+	}
 	row("reads/s", fmt.Sprintf("%.0f (%d records, %d per request)", r.ReadsPerS, r.Reads, r.ReadBatch))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
 	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy))
