@@ -8,7 +8,6 @@ import (
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/state"
-
 	"github.com/medchain/medchain/tx"
 )
 

@@ -392,9 +392,10 @@ func (a *App) decide(r reader, touched map[string]bool, patient string, req cons
 	return d, nil
 }
 
-// consentsOf returns a patient's consents, in ID order, as a consent.Set. A block in progress
-// reads through its delta for each one the committed index names; consents
-// granted earlier in the same block are found through the delta's own keys.
+// consentsOf returns a patient's consents, in ID order, as a consent.Set.
+// A block in progress reads through its delta for each one the committed
+// index names; consents granted earlier in the same block are found
+// through the delta's own keys.
 //
 // touched are the patients whose consents the block in progress has
 // changed (nil outside FinalizeBlock: CheckTx and queries judge by

@@ -42,8 +42,9 @@ type Options struct {
 	Dir          string        // scratch directory (default: a temp dir, removed after)
 	Progress     io.Writer
 	// Phase, when set, is called as each timed phase ("writes",
-	// "decisions", "reads") starts; the function it returns is called as
-	// the phase ends. The command uses it to profile one phase alone.
+	// "decisions", "reads", "single-reads", "paced-writes") starts; the
+	// function it returns is called as the phase ends. The command uses
+	// it to profile one phase alone.
 	Phase func(name string) (end func())
 }
 

@@ -36,9 +36,11 @@ type rule struct {
 	flags      uint8
 }
 
-const (
-	allBit = 1 << 31
+// allBit is All's bit in a rule's categories.
+const allBit = 1 << 31
 
+// A rule's flags.
+const (
 	ruleOrg       = 1 << iota // GranteeIsOrg
 	ruleUsable                // a non-empty grantee and not revoked
 	ruleCondition             // a condition to run after the rule covers
@@ -50,9 +52,9 @@ const allowedBy = "allowed by consent "
 // Evaluate. The Set keeps the slice; callers must not modify it afterwards.
 func NewSet(consents []Consent) *Set {
 	s := &Set{consents: consents}
-	s.rules = s.inline[:0]
+	s.rules = s.inline[:]
 	if len(consents) > len(s.inline) {
-		s.rules = make([]rule, 0, len(consents))
+		s.rules = make([]rule, len(consents))
 	}
 	s.rules = s.rules[:len(consents)]
 	for i, c := range consents {
