@@ -139,7 +139,7 @@ func (r *rule) covers(q *query, req *Request) bool {
 	switch {
 	case r.flags&ruleUsable == 0,
 		req.Time < r.start, r.until != 0 && req.Time >= r.until,
-		uint8(r.actions)&q.action == 0,
+		r.actions&q.action == 0,
 		r.categories&q.category == 0 && (q.sensitive || r.categories&allBit == 0),
 		!q.anyPurpose && uint32(r.purposes)&q.purpose == 0:
 		return false
