@@ -150,7 +150,7 @@ func (a *App) AccessLog(patient string) ([]AccessEvent, error) {
 	var inner error
 	err := a.store.Scan([]byte("access/"+patient+"/"), func(k, v []byte) bool {
 		var ev AccessEvent
-		if inner = getJSON(a.store, k, &ev); inner != nil {
+		if inner = decodeEntry(k, v, func(b []byte) error { return jsonUnmarshal(b, &ev) }); inner != nil {
 			return false
 		}
 		out = append(out, ev)

@@ -121,6 +121,11 @@ func getDecoded(r reader, key []byte, decode func([]byte) error) error {
 	if err != nil {
 		return err
 	}
+	return decodeEntry(key, b, decode)
+}
+
+// decodeEntry decodes the value b of key, or says the entry is corrupt.
+func decodeEntry(key, b []byte, decode func([]byte) error) error {
 	if err := decode(b); err != nil {
 		return fmt.Errorf("state holds a corrupt entry %q: %w", key, err)
 	}
