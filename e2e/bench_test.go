@@ -32,6 +32,10 @@ func TestBench(t *testing.T) {
 	if m["paced_rate"] != float64(2000) || m["paced_records"] != float64(512) {
 		t.Errorf("paced_rate, paced_records = %v, %v; want 2000, 512 (every paced record committed)", m["paced_rate"], m["paced_records"])
 	}
+	// A record commits in a block after the one committed when it was sent.
+	if b, ok := m["paced_write_p99_blocks"].(float64); !ok || b < 1 {
+		t.Errorf("paced_write_p99_blocks = %v, want at least 1", m["paced_write_p99_blocks"])
+	}
 
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
 	for _, tc := range []struct {
