@@ -33,6 +33,7 @@ type Options struct {
 	Batch        int           // records per transaction (1: one record.put each)
 	Depth        int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
 	PacedRate    int           // records/s offered to the paced writes, after the reads, open loop (0: none)
+	PacedPercent int           // instead of PacedRate: this percentage of the records/s the closed-loop writes reached
 	PacedRecords int           // records the paced writes write, beside Records (0: none)
 	BigEvery     int           // every BigEvery-th record is 1 MiB (0: none)
 	Seed         uint64        // workload seed
@@ -123,10 +124,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Records < 1 || o.Patients < 1 || o.Authors < 1 || o.Readers < 1 || o.Batch < 1 || o.Depth < 1 || o.Reads < 0 {
 		return nil, fmt.Errorf("%w: --records, --patients, --authors, --readers, --batch and --depth must be positive, --reads not negative", ErrOptions)
 	}
-	if o.PacedRate < 0 || o.PacedRecords < 0 {
-		return nil, fmt.Errorf("%w: --paced-rate and --paced-records must not be negative (0 skips the paced writes)", ErrOptions)
+	if o.PacedRate < 0 || o.PacedRecords < 0 || o.PacedPercent < 0 || o.PacedPercent > 200 {
+		return nil, fmt.Errorf("%w: --paced-rate must be records/s or 1%% to 200%% of the closed-loop rate, --paced-records not negative (0 skips the paced writes)", ErrOptions)
 	}
-	if o.PacedRate == 0 {
+	if o.PacedRate == 0 && o.PacedPercent == 0 {
 		o.PacedRecords = 0
 	}
 	if o.ReadBatch < 1 || o.ReadBatch > tx.MaxAccessRecords {

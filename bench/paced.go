@@ -23,6 +23,9 @@ import (
 // no other figure sees them.
 func (w *workload) paced(ctx context.Context, rep *Report) error {
 	o := w.o
+	if o.PacedPercent > 0 {
+		o.PacedRate = max(1, int(rep.RecordsPerS*float64(o.PacedPercent)/100))
+	}
 	if o.PacedRate <= 0 || o.PacedRecords <= 0 {
 		return nil
 	}

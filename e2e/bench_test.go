@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ func TestBench(t *testing.T) {
 	e := newEnv(t)
 	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
 	m := e.json("bench", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
-		"--readers", "4", "--batch", "64", "--paced-rate", "2000", "--paced-records", "512", "--base-port", strconv.Itoa(base))
+		"--readers", "4", "--batch", "64", "--paced-rate", "50%", "--paced-records", "512", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
 		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
 		"ed25519_verify_per_s", "authorize_p50_us", "evaluate_p50_us", "block_interval_ms",
@@ -29,8 +30,10 @@ func TestBench(t *testing.T) {
 	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) || m["read_batch"] != float64(8) {
 		t.Errorf("records, reads, batch, read_batch = %v, %v, %v, %v; want 512, 100, 64, 8", m["records"], m["reads"], m["batch"], m["read_batch"])
 	}
-	if m["paced_rate"] != float64(2000) || m["paced_records"] != float64(512) {
-		t.Errorf("paced_rate, paced_records = %v, %v; want 2000, 512 (every paced record committed)", m["paced_rate"], m["paced_records"])
+	// --paced-rate 50%: half the records/s the closed-loop writes reached.
+	if rate, half := m["paced_rate"].(float64), math.Floor(m["records_per_s"].(float64)/2); math.Abs(rate-max(1, half)) > 1 || m["paced_records"] != float64(512) {
+		t.Errorf("paced_rate, paced_records = %v, %v; want %v (half of records_per_s %v), 512 (every paced record committed)",
+			m["paced_rate"], m["paced_records"], half, m["records_per_s"])
 	}
 	// A record commits in a block after the one committed when it was sent.
 	if b, ok := m["paced_write_p99_blocks"].(float64); !ok || b < 1 {
@@ -47,6 +50,9 @@ func TestBench(t *testing.T) {
 		{[]string{"--depth", "0"}, "--depth"},
 		{[]string{"--reads", "-1"}, "--reads"},
 		{[]string{"--paced-rate", "-1"}, "--paced-rate"},
+		{[]string{"--paced-rate", "7x"}, "--paced-rate"},
+		{[]string{"--paced-rate", "0%"}, "--paced-rate"},
+		{[]string{"--paced-rate", "201%"}, "--paced-rate"},
 		{[]string{"--read-batch", "0"}, "--read-batch"},
 		{[]string{"--read-batch", "65"}, "--read-batch"},
 		{[]string{"--quick", "--records", "0"}, "--records"}, // flags beside --quick apply

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/medchain/medchain/bench"
@@ -26,7 +27,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	validators := fs.Int("validators", 1, "1, or 4 for a network on 127.0.0.1")
 	batch := fs.Int("batch", q.Batch, "records per transaction (1: one record.put each)")
 	depth := fs.Int("depth", q.Depth, "transactions each author keeps in flight (the baseline keeps depth*batch)")
-	pacedRate := fs.Int("paced-rate", q.PacedRate, "records/s offered in the paced writes, after the reads: open loop, each batch's latency from when it was due (0 skips them)")
+	pacedRate := fs.String("paced-rate", strconv.Itoa(q.PacedRate), "records/s offered in the paced writes, after the reads, or a percentage (70%) of the records/s the closed-loop writes reached: open loop, each batch's latency from when it was due (0 skips them)")
 	pacedRecords := fs.Int("paced-records", q.PacedRecords, "records the paced writes write")
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
@@ -44,7 +45,11 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		o.Records, o.Reads, o.Patients = *records, *reads, *patients
 		o.BigEvery = max(q.BigEvery, *records/4)
 		o.Batch, o.Depth, o.BlockTime = *batch, *depth, *blockTime
-		o.PacedRate, o.PacedRecords = *pacedRate, *pacedRecords
+		rate, percent, err := parsePacedRate(*pacedRate)
+		if err != nil {
+			return err
+		}
+		o.PacedRate, o.PacedPercent, o.PacedRecords = rate, percent, *pacedRecords
 		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			stop, err := profile(&o, *cpuprofile, *profPhase)
@@ -62,6 +67,21 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		}
 		return emit(g, rep, benchTable(rep))
 	}
+}
+
+// parsePacedRate reads --paced-rate: records/s, or a percentage ("70%")
+// of the closed-loop rate.
+func parsePacedRate(s string) (rate, percent int, err error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		if percent, err = strconv.Atoi(p); err != nil || percent < 1 || percent > 200 {
+			return 0, 0, usagef("--paced-rate %q: give records/s, or 1%% to 200%% of the closed-loop rate", s)
+		}
+		return 0, percent, nil
+	}
+	if rate, err = strconv.Atoi(s); err != nil || rate < 0 {
+		return 0, 0, usagef("--paced-rate %q: give records/s (0 skips the paced writes), or a percentage such as 70%%", s)
+	}
+	return rate, 0, nil
 }
 
 // profile starts a CPU profile into file covering the whole run (phase
