@@ -132,7 +132,18 @@ func TailFile(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Panicked reports whether output shows a Go panic.
+// Panicked reports whether output shows a Go panic or fatal error: the
+// runtime writes "panic: " or "fatal error: ", then each goroutine's
+// "goroutine N [...]:", at the start of a line. A panic a library recovered
+// and logged is not a crash of the process: CometBFT's p2p layer turns a
+// peer's unwanted message (an "unsolicited BlockResponse" after a restart)
+// into a panic it recovers, logging "MConnection panicked" with the stack
+// quoted inside one log line, and drops the peer.
 func Panicked(output string) bool {
-	return strings.Contains(output, "panic:") || strings.Contains(output, "goroutine ")
+	for line := range strings.Lines(output) {
+		if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "goroutine ") {
+			return true
+		}
+	}
+	return false
 }
