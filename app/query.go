@@ -51,12 +51,12 @@ func (a *App) Records(who, patient string) ([]Record, error) {
 	var cs []consent.Consent
 	var req consent.Request
 	if who != patient {
-		var set *consent.Set
 		act, err := a.actor(a.store, who)
 		if err != nil {
 			return nil, err
 		}
-		if set, err = a.consentsOf(a.store, nil, patient); err != nil {
+		set, err := a.consentsOf(a.store, nil, patient)
+		if err != nil {
 			return nil, err
 		}
 		cs = set.Consents()
