@@ -53,10 +53,12 @@ type App struct {
 	cache    cache
 	verified verifiedCache
 	keys     keyCache
-	// prefetchMode and speculateMode are on but in tests that compare
-	// blocks executed with and without the prefetcher or speculation.
+	// prefetchMode, speculateMode and idMode are on but in tests that
+	// compare blocks executed with and without the prefetcher, speculation
+	// or the deferred record ID check.
 	prefetchMode  int
 	speculateMode int
+	idMode        int
 
 	// Consensus connection only: the genesis writes until the first block,
 	// then the block FinalizeBlock executed, to be committed; and the
@@ -189,6 +191,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			base = a.store.Begin()
 		}
 		r = newBlockRun(base, req.Height, t, req.Txs)
+		r.fresh = a.block == nil
 		a.execBlock(r)
 	}
 	if r.err != nil {

@@ -45,16 +45,17 @@ type recordPrefetch struct {
 	value     []byte // the record's state value, as putRecord encodes it
 }
 
-// startPrefetch starts the prefetcher for a block at height and time. Call
+// startPrefetch starts the prefetcher for a block at height and time,
+// looking up whether each record ID is committed if lookup is set. Call
 // finish before FinalizeBlock returns.
-func (a *App) startPrefetch(txs [][]byte, height, time int64) *prefetch {
+func (a *App) startPrefetch(txs [][]byte, height, time int64, lookup bool) *prefetch {
 	p := &prefetch{ready: make([]atomic.Pointer[txPrefetch], len(txs))}
 	switch {
 	case a.prefetchMode == prefetchOff || len(txs) < 2 && a.prefetchMode == prefetchAuto:
 		return p // nothing to split
 	case a.prefetchMode == prefetchAll:
 		for i, raw := range txs {
-			if pre := a.prefetchTx(raw, height, time); pre != nil {
+			if pre := a.prefetchTx(raw, height, time, lookup); pre != nil {
 				p.ready[i].Store(pre)
 			}
 		}
@@ -64,7 +65,7 @@ func (a *App) startPrefetch(txs [][]byte, height, time int64) *prefetch {
 	go func() {
 		defer p.wg.Done()
 		for i := len(txs) - 1; i >= 0 && !p.stop.Load() && int64(i) >= p.next.Load(); i-- {
-			if pre := a.prefetchTx(txs[i], height, time); pre != nil {
+			if pre := a.prefetchTx(txs[i], height, time, lookup); pre != nil {
 				p.ready[i].Store(pre)
 			}
 		}
@@ -88,7 +89,7 @@ func (p *prefetch) finish() {
 	p.wg.Wait()
 }
 
-func (a *App) prefetchTx(raw []byte, height, time int64) *txPrefetch {
+func (a *App) prefetchTx(raw []byte, height, time int64, lookup bool) *txPrefetch {
 	v, ok := a.verified.get(tx.Hash(raw), false)
 	if !ok {
 		return nil
@@ -120,9 +121,11 @@ func (a *App) prefetchTx(raw []byte, height, time int64) *txPrefetch {
 		if err != nil {
 			continue
 		}
-		committed, err := has(a.store, recordKey(rec.ID))
-		if err != nil {
-			continue // execution reads it again, and fails
+		var committed bool
+		if lookup {
+			if committed, err = has(a.store, recordKey(rec.ID)); err != nil {
+				continue // execution reads it again, and fails
+			}
 		}
 		pre[rec.ID] = recordPrefetch{committed: committed, value: value}
 	}

@@ -51,7 +51,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		}
 	}
 	// The prefetcher must have something to get wrong.
-	pre := w.app.prefetchTx(txs[1], w.height+1, 0)
+	pre := w.app.prefetchTx(txs[1], w.height+1, 0, true)
 	if pre == nil || !(*pre)["r"+committed.Ciphertext[:32]].committed {
 		t.Fatal("prefetchTx did not find the committed record")
 	}
@@ -128,7 +128,7 @@ func TestPrefetchedValue(t *testing.T) {
 	if code, log := w.checkTx(raw); code != CodeOK {
 		t.Fatalf("CheckTx: %d %s", code, log)
 	}
-	pre := w.app.prefetchTx(raw, 7, 42)
+	pre := w.app.prefetchTx(raw, 7, 42, true)
 	if pre == nil {
 		t.Fatal("nothing prefetched for a verified batch")
 	}
@@ -154,7 +154,7 @@ func TestPrefetchSkipsSharedIDs(t *testing.T) {
 	if code, log := w.checkTx(raw); code != CodeOK {
 		t.Fatalf("CheckTx: %d %s", code, log)
 	}
-	pre := w.app.prefetchTx(raw, 7, 42)
+	pre := w.app.prefetchTx(raw, 7, 42, true)
 	if pre == nil {
 		t.Fatal("nothing prefetched for a verified batch")
 	}

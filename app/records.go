@@ -315,7 +315,7 @@ func (a *App) putRecord(e env, t *tx.Tx, b *tx.RecordPut, m *batchMemo) error {
 	}
 	id := recordID(b)
 	pre, prefetched := e.pre[id]
-	if exists, err := recordExists(e.w, id, pre, prefetched); err != nil {
+	if exists, err := recordExists(e, id, pre, prefetched); err != nil {
 		return err
 	} else if exists {
 		return fmt.Errorf("%w: record %s", ErrExists, id)
@@ -351,16 +351,22 @@ func newRecord(author string, b *tx.RecordPut, height, time int64) Record {
 }
 
 // recordExists reports whether record id is committed or written earlier
-// in the block. pre, if prefetched, answers for the committed state.
-func recordExists(w *state.Delta, id string, pre recordPrefetch, prefetched bool) (bool, error) {
+// in the block. For the committed state, a block that defers the question
+// (idcheck.go) takes the ID to be new and notes it; otherwise pre, if
+// prefetched, answers.
+func recordExists(e env, id string, pre recordPrefetch, prefetched bool) (bool, error) {
 	key := recordKey(id)
-	if prefetched {
-		if v, written := w.Pending(key); written {
-			return v != nil, nil
-		}
+	if v, written := e.w.Pending(key); written {
+		return v != nil, nil
+	}
+	switch {
+	case e.run != nil && e.run.assumeNew:
+		e.run.assumed = append(e.run.assumed, key)
+		return false, nil
+	case prefetched:
 		return pre.committed, nil
 	}
-	return has(w, key)
+	return has(e.w, key)
 }
 
 func checkRecord(b *tx.RecordPut) error {

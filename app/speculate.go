@@ -56,6 +56,15 @@ type blockRun struct {
 	root     []byte
 	err      error
 
+	// fresh: delta was begun on the committed state and nothing else has
+	// written to it, so the block can be run again on a new one.
+	fresh bool
+	// assumeNew: record IDs are taken to be new to the committed state
+	// while the block runs and checked all at once after it (idcheck.go);
+	// assumed holds the state keys so taken.
+	assumeNew bool
+	assumed   [][]byte
+
 	stop atomic.Bool
 	done chan struct{} // closed when execution ends
 }
@@ -78,15 +87,29 @@ func (r *blockRun) is(height, time int64, txs [][]byte) bool {
 	return true
 }
 
-// execBlock executes r's transactions in order on its delta, then computes
-// the app hash.
+// execBlock executes r's block: once with its record IDs checked after the
+// run when it can (idcheck.go), and, if one of them was committed already,
+// again with each checked as the block goes.
 func (a *App) execBlock(r *blockRun) {
 	defer close(r.done)
+	r.assumeNew = r.fresh && a.idMode == idsAfter
+	a.runBlock(r)
+	if r.err != nil || !r.assumeNew || !a.assumedCommitted(r) {
+		return
+	}
+	a.log.Debug("block names a committed record ID: executing it again, checking each", "height", r.height)
+	r.restart(a.store.Begin())
+	a.runBlock(r)
+}
+
+// runBlock executes r's transactions in order on its delta, then computes
+// the app hash.
+func (a *App) runBlock(r *blockRun) {
 	e := env{w: r.delta, height: r.height, time: r.time, final: true, run: r}
 	putTime(r.delta, r.time)
 	r.res = make([]*abci.ExecTxResult, len(r.txs))
 	r.results = make([]Result, 0, len(r.txs))
-	pf := a.startPrefetch(r.txs, r.height, r.time)
+	pf := a.startPrefetch(r.txs, r.height, r.time, !r.assumeNew)
 	defer pf.finish()
 	for i, raw := range r.txs {
 		if r.stop.Load() {
@@ -119,6 +142,7 @@ func (a *App) speculate(height, time int64, txs [][]byte) {
 	}
 	a.dropSpeculation()
 	r := newBlockRun(a.store.Begin(), height, time, txs)
+	r.fresh = true
 	a.spec = r
 	go a.execBlock(r)
 }

@@ -301,10 +301,11 @@ type Delta struct {
 // write is one key of a delta with what Root computed for it once, for
 // Commit to reuse.
 type write struct {
-	key    string
-	value  []byte // nil: deleted
-	bucket uint16
-	hash   [32]byte // of value
+	key     string
+	value   []byte // nil: deleted
+	bucket  uint16
+	hash    [32]byte // of value
+	existed bool     // the key is in the committed state (Replaces)
 }
 
 // Begin starts a delta over the committed state.
@@ -450,6 +451,21 @@ func (d *Delta) Root() ([]byte, error) {
 	return d.root, nil
 }
 
+// Replaces reports whether key, which d writes or deletes, is in the
+// committed state, as [Delta.Root] found while merging d's writes into
+// their buckets: an answer that costs no lookup of its own. known is false
+// if d does not write key or Root has not run since d last changed.
+func (d *Delta) Replaces(key []byte) (replaces, known bool) {
+	if d.root == nil {
+		return false, false
+	}
+	i, found := slices.BinarySearchFunc(d.plan, key, func(w write, k []byte) int { return cmp.Compare(w.key, string(k)) })
+	if !found {
+		return false, false
+	}
+	return d.plan[i].existed, true
+}
+
 // parallelLeaves is the number of dirty buckets above which Root hashes
 // them on two goroutines, each with its own index iterator.
 const parallelLeaves = 1024
@@ -505,6 +521,7 @@ func (d *Delta) bucketLeaf(it *pebble.Iterator, b uint16, writes []int) ([32]byt
 			next()
 		}
 		if ok && string(it.Key()[3:]) == w.key {
+			w.existed = true
 			next() // replaced or deleted below
 		}
 		if w.value != nil {

@@ -476,3 +476,52 @@ func TestRootOneSide(t *testing.T) {
 		t.Fatalf("single write: Root %x, model %x", got, want)
 	}
 }
+
+// TestReplaces checks Delta.Replaces against the committed state for every
+// key of large random blocks (both of Root's paths: few buckets on one
+// goroutine, many on two), and that it answers only for keys the delta
+// writes, once Root has run.
+func TestReplaces(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	s := openMem(t)
+	for _, n := range []int{8, 3 * parallelLeaves, 40} {
+		d := s.Begin()
+		var keys []string
+		for range n {
+			k := fmt.Sprintf("k/%d", r.IntN(8*parallelLeaves))
+			keys = append(keys, k)
+			if r.IntN(4) == 0 {
+				d.Delete([]byte(k))
+			} else {
+				d.Set([]byte(k), randomBytes(r, 1+r.IntN(16)))
+			}
+		}
+		if _, known := d.Replaces([]byte(keys[0])); known {
+			t.Fatal("Replaces answered before Root")
+		}
+		if _, err := d.Root(); err != nil {
+			t.Fatal(err)
+		}
+		replaced := 0
+		for _, k := range keys {
+			_, err := s.Get([]byte(k))
+			want := err == nil
+			got, known := d.Replaces([]byte(k))
+			if !known || got != want {
+				t.Fatalf("Replaces(%s) = %v, %v; committed: %v", k, got, known, want)
+			}
+			if got {
+				replaced++
+			}
+		}
+		if _, known := d.Replaces([]byte("not/written")); known {
+			t.Error("Replaces answered for a key the delta does not write")
+		}
+		if s.Height() > 0 && replaced == 0 {
+			t.Fatalf("block of %d keys replaced none: the test checks nothing", n)
+		}
+		if _, err := s.Commit(d, s.Height()+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
