@@ -23,10 +23,12 @@ import "github.com/medchain/medchain/state"
 // made answered as the careful run's would have, so its results are the
 // same too. TestDeferredIDCheckChangesNothing checks both paths.
 //
-// A transaction naming a committed ID costs its block a second run. Only
-// an author the patient allowed to write can sign one, and a batch is
-// refused whole, so it is a cost the author pays too; a single
-// record.put naming one is refused in CheckTx already.
+// A transaction naming a committed ID costs its block a second run, and
+// never more: the second run defers nothing. Only an author the patient
+// allowed to write can sign one, and the batch is refused whole, so the
+// author pays for it too. CheckTx refuses a single record.put naming one
+// (not a batch: that lookup per record would cost more than the rest of
+// its check), and a proposer can include either without CheckTx.
 
 // Record ID check modes, for tests.
 const (

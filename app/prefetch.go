@@ -9,8 +9,9 @@ import (
 
 // prefetch does, on a second goroutine while FinalizeBlock executes a block
 // in order, the part of each new record's work that depends only on the
-// committed state and the transaction: whether the record's ID is already
-// committed, and the record's encoded state value. It walks the block from
+// committed state and the transaction: the record's encoded state value
+// and, in a block that checks record IDs as it goes (idcheck.go), whether
+// the ID is already committed. It walks the block from
 // its last transaction back and stops where the in-order execution has got
 // to, so the two split the block between two cores.
 //

@@ -67,7 +67,7 @@ func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []
 	return &replicator{
 		store: store, chainID: chainID, key: key.PrivKey.(ed25519.PrivKey), self: string(key.ID()),
 		peers: peers, copies: min(f+1, 1+len(peers)), grace: peerGrace,
-		writers: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		writers: make(chan struct{}, max(1, runtime.NumCPU()-1)),
 		hc:      &http.Client{Timeout: 15 * time.Second},
 		log:     log, queue: make(chan string, 1<<16), retry: map[string]bool{},
 	}
@@ -142,7 +142,8 @@ func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error
 	return copies, nil
 }
 
-// storeLocal writes blobs here. Writes take turns on all cores but one: a
+// storeLocal writes blobs here. Writes take turns on all cores but one
+// (cores, not the scheduler's Ps, of which UseSpareProcs gives more): a
 // burst of uploads (a hash, copies and a synced write per blob) would
 // otherwise keep consensus, which runs on one goroutine, waiting for a core
 // while its block is due, and every writer would wait longer for it.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/medchain/medchain/bench"
+	"github.com/medchain/medchain/node"
 )
 
 func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
@@ -41,6 +42,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads", "paced-writes"}, *profPhase) {
 			return usagef("--profile-phase %q: use all, writes, decisions, reads, single-reads or paced-writes", *profPhase)
 		}
+		node.UseSpareProcs() // the bench's nodes and the baseline's alike
 		o := q
 		o.Records, o.Reads, o.Patients = *records, *reads, *patients
 		o.BigEvery = max(q.BigEvery, *records/4)
