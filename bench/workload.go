@@ -484,7 +484,10 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	el := time.Since(start)
 	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy = cpu.stop(len(w.written))
 	end()
-	release()
+	// The records' sealed contents, dropped as each was stored, go back to
+	// the system before the phases that follow: gigabytes at 1,000,000
+	// records, which would otherwise stay with the bench process.
+	debug.FreeOSMemory()
 	rep.Records = len(w.written)
 	rep.RecordsPerS = float64(len(w.written)) / el.Seconds()
 	rep.WriteP50Ms, rep.WriteP99Ms = percentile(lat, 50), percentile(lat, 99)
@@ -500,13 +503,6 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	return w.syncedAt(ctx, top)
 }
 
-// release hands the memory of the records' sealed contents, dropped as
-// each was stored, back to the system before the phases that follow:
-// at 1,000,000 records it is gigabytes that would otherwise stay with the
-// bench process, out of reach of the page cache the nodes read their
-// blobs through.
-func release() { debug.FreeOSMemory() }
-
 // writeChunk stores the blobs of records and puts them in the mempool: one
 // record.put, or one record.batch for several.
 func (w *workload) writeChunk(ctx context.Context, a int, chunk []int) (func(context.Context) (app.Result, error), error) {
@@ -521,7 +517,7 @@ func (w *workload) writeChunk(ctx context.Context, a int, chunk []int) (func(con
 		return nil, err
 	}
 	for _, i := range chunk {
-		w.records[i].blobs = nil // the nodes hold them now: see release
+		w.records[i].blobs = nil // the nodes hold them now
 	}
 	var raw []byte
 	var err error
