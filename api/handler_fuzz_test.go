@@ -90,15 +90,12 @@ type fuzzBlobs struct {
 	m  map[string][]byte
 }
 
-func (s *fuzzBlobs) StoreBlob(_ context.Context, name string, b []byte) (int, error) {
-	return 1, s.keep(name, b)
-}
-func (s *fuzzBlobs) StoreBlobs(_ context.Context, bs [][]byte) (int, error) {
+func (s *fuzzBlobs) StoreBlobs(_ context.Context, bs *blob.Batch) (int, error) {
 	return 1, s.KeepBlobs(bs)
 }
-func (s *fuzzBlobs) KeepBlobs(bs [][]byte) error {
-	for _, b := range bs {
-		if err := s.keep(blob.Hash(b), b); err != nil {
+func (s *fuzzBlobs) KeepBlobs(bs *blob.Batch) error {
+	for i, name := range bs.Names() {
+		if err := s.keep(name, bs.Blob(i)); err != nil {
 			return err
 		}
 	}

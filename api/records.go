@@ -17,11 +17,9 @@ import (
 
 // BlobBackend is the part of the node that holds and replicates blobs.
 type BlobBackend interface {
-	// StoreBlob keeps b locally and on enough peers to survive f failures,
-	// returning how many nodes hold it.
-	StoreBlob(ctx context.Context, name string, b []byte) (int, error)
-	// StoreBlobs does the same for many blobs at once.
-	StoreBlobs(ctx context.Context, blobs [][]byte) (int, error)
+	// StoreBlobs keeps blobs locally and on enough peers to survive f
+	// failures, returning how many nodes hold them.
+	StoreBlobs(ctx context.Context, blobs *blob.Batch) (int, error)
 	// Blob returns a blob from the local store, fetching it from a peer if
 	// it is missing here.
 	Blob(ctx context.Context, name string) ([]byte, error)
@@ -30,7 +28,7 @@ type BlobBackend interface {
 	// PeerRequest authenticates a request signed by a peer node.
 	PeerRequest(r *http.Request, body []byte) error
 	// KeepBlobs stores blobs a peer pushed.
-	KeepBlobs(blobs [][]byte) error
+	KeepBlobs(blobs *blob.Batch) error
 }
 
 // ReadResult is the body of a successful record read.
@@ -71,7 +69,12 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if blob.Hash(body) != name {
+	batch, err := blob.NewBatch([][]byte{body})
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	if batch.Names()[0] != name {
 		writeError(w, http.StatusBadRequest, "blob bytes do not hash to "+name)
 		return
 	}
@@ -79,7 +82,7 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	copies, err := h.blobs.StoreBlob(r.Context(), name, body)
+	copies, err := h.blobs.StoreBlobs(r.Context(), batch)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -122,16 +125,18 @@ func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	names := make([]string, len(blobs))
-	for i, b := range blobs {
-		names[i] = blob.Hash(b)
+	batch, err := blob.NewBatch(blobs)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
 	}
+	names := batch.Names()
 	if r.Header.Get("Authorization") == "" {
 		if err := h.blobs.PeerRequest(r, body); err != nil {
 			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
 			return
 		}
-		if err := h.blobs.KeepBlobs(blobs); err != nil {
+		if err := h.blobs.KeepBlobs(batch); err != nil {
 			h.internal(w, err)
 			return
 		}
@@ -142,7 +147,7 @@ func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	copies, err := h.blobs.StoreBlobs(r.Context(), blobs)
+	copies, err := h.blobs.StoreBlobs(r.Context(), batch)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -3,7 +3,41 @@ package blob
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
+
+// Batch is blobs beside their names, each blob hashed once, by NewBatch:
+// a Store writes a Batch without hashing it again, and the API answers an
+// upload with the same names. Only NewBatch makes one, so its names are
+// always its blobs' hashes.
+type Batch struct {
+	blobs [][]byte
+	names []string
+}
+
+// NewBatch names blobs, refusing one larger than MaxSize.
+func NewBatch(blobs [][]byte) (*Batch, error) {
+	b := &Batch{blobs: blobs, names: make([]string, len(blobs))}
+	for i, bl := range blobs {
+		if len(bl) > MaxSize {
+			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(bl), MaxSize)
+		}
+		b.names[i] = Hash(bl)
+	}
+	return b, nil
+}
+
+// Names returns the blobs' names, in the order NewBatch was given them.
+func (b *Batch) Names() []string { return slices.Clone(b.names) }
+
+// Blob returns the i'th blob.
+func (b *Batch) Blob(i int) []byte { return b.blobs[i] }
+
+// Len returns the number of blobs.
+func (b *Batch) Len() int { return len(b.blobs) }
+
+// Encode frames the blobs as EncodeBatch does.
+func (b *Batch) Encode() []byte { return EncodeBatch(b.blobs) }
 
 // MaxBatch bounds an encoded batch of blobs.
 const MaxBatch = 256 << 20

@@ -278,31 +278,40 @@ func (s *Store) Put(b []byte) (string, error) {
 	return names[0], nil
 }
 
-// PutMany stores blobs durably and returns their names: the blobs in one
-// synced write, then their index entries in another, so that an index
-// entry never names a blob a crash lost. (A crash between the two leaves
-// blobs no entry names: space, never a wrong answer; the write was not
-// acknowledged and is stored again when retried.) A blob this process
-// stored recently is not written again (an upload retried, a peer's push of
-// a blob already fetched) unless a read has found its copy damaged; an
-// older one is, blind: a lookup would cost more than the rare duplicate,
-// and its old copy becomes unused space.
-func (s *Store) PutMany(blobs [][]byte) ([]string, error) { return s.put(blobs, false) }
-
-// put stores blobs as PutMany says; with repair, also those this process
-// stored recently (a damaged copy is replaced by good bytes).
-func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
-	if s.index == nil {
-		return nil, errors.New("store blobs: the store is open read-only")
+// PutMany stores blobs durably, as Write does, and returns their names.
+func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
+	b, err := NewBatch(blobs)
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, len(blobs))
+	if err := s.write(b, false); err != nil {
+		return nil, err
+	}
+	return b.names, nil
+}
+
+// Write stores a batch of blobs durably: the blobs in one synced write,
+// then their index entries in another, so that an index entry never names
+// a blob a crash lost. (A crash between the two leaves blobs no entry
+// names: space, never a wrong answer; the write was not acknowledged and
+// is stored again when retried.) A blob this process stored recently is
+// not written again (an upload retried, a peer's push of a blob already
+// fetched) unless a read has found its copy damaged; an older one is,
+// blind: a lookup would cost more than the rare duplicate, and its old
+// copy becomes unused space. The batch's blobs were hashed when it was
+// made, not here.
+func (s *Store) Write(b *Batch) error { return s.write(b, false) }
+
+// write stores b as Write says; with repair, also the blobs this process
+// stored recently (a damaged copy is replaced by good bytes).
+func (s *Store) write(b *Batch, repair bool) error {
+	if s.index == nil {
+		return errors.New("store blobs: the store is open read-only")
+	}
+	blobs, names := b.blobs, b.names
 	seen := make(map[string]bool, len(blobs))
 	var order []int // distinct blobs, in name order
-	for i, b := range blobs {
-		if len(b) > MaxSize {
-			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
-		}
-		names[i] = Hash(b)
+	for i := range blobs {
 		if !seen[names[i]] {
 			seen[names[i]] = true
 			if repair || !s.recent.has(names[i]) {
@@ -311,7 +320,7 @@ func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
 		}
 	}
 	if len(order) == 0 {
-		return names, nil
+		return nil
 	}
 	// Blobs go in under consecutive numbers, index entries in name order:
 	// both memtables then insert each key from near where the previous one
@@ -334,17 +343,17 @@ func (s *Store) put(blobs [][]byte, repair bool) ([]string, error) {
 		_ = index.Set(indexKey(names[i]), seq[1:], nil)
 	}
 	if err := data.Commit(pebble.Sync); err != nil {
-		return nil, fmt.Errorf("store blobs: %w", err)
+		return fmt.Errorf("store blobs: %w", err)
 	}
 	if err := index.Commit(pebble.Sync); err != nil {
-		return nil, fmt.Errorf("store blob index: %w", err)
+		return fmt.Errorf("store blob index: %w", err)
 	}
 	stored := make([]string, len(order))
 	for k, i := range order {
 		stored[k] = names[i]
 	}
 	s.recent.add(stored, first)
-	return names, nil
+	return nil
 }
 
 // PutNamed stores b and checks that its hash is name.
@@ -352,13 +361,16 @@ func (s *Store) PutNamed(name string, b []byte) error {
 	if !ValidName(name) {
 		return ErrBadName
 	}
-	if Hash(b) != name {
+	batch, err := NewBatch([][]byte{b})
+	if err != nil {
+		return err
+	}
+	if batch.names[0] != name {
 		return fmt.Errorf("%w: bytes do not hash to %s", ErrCorrupt, name)
 	}
 	// A blob is put by name when it was missing or its copy damaged: write
 	// it whatever this process remembers.
-	_, err := s.put([][]byte{b}, true)
-	return err
+	return s.write(batch, true)
 }
 
 // Has reports whether the store holds name (without checking it).

@@ -160,3 +160,46 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestNewBatch: a batch names each blob by its hash, in the order given,
+// refuses one over MaxSize, hands out copies of its names, and a store
+// writes it as PutMany would.
+func TestNewBatch(t *testing.T) {
+	if _, err := NewBatch([][]byte{[]byte("a"), make([]byte, MaxSize+1)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("NewBatch with a blob over MaxSize = %v; want ErrTooLarge", err)
+	}
+	in := [][]byte{[]byte("b"), []byte("a"), []byte("b"), {}}
+	b, err := NewBatch(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := b.Names()
+	if len(names) != len(in) || b.Len() != len(in) {
+		t.Fatalf("%d names, Len %d; want %d", len(names), b.Len(), len(in))
+	}
+	for i := range in {
+		if names[i] != Hash(in[i]) || !bytes.Equal(b.Blob(i), in[i]) {
+			t.Errorf("blob %d: name %s, bytes %q; want %s, %q", i, names[i], b.Blob(i), Hash(in[i]), in[i])
+		}
+	}
+	names[0] = "changed"
+	if b.Names()[0] != Hash(in[0]) {
+		t.Fatal("changing what Names returned changed the batch")
+	}
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range b.Names() {
+		if got, err := s.Get(name); err != nil || !bytes.Equal(got, in[i]) {
+			t.Errorf("Get(blob %d) = %q, %v", i, got, err)
+		}
+	}
+	if s.next != 3 {
+		t.Errorf("%d sequence numbers taken; want 3 (one per distinct blob)", s.next)
+	}
+}

@@ -73,14 +73,6 @@ func newReplicator(store *blob.Store, chainID string, key *p2p.NodeKey, peers []
 	}
 }
 
-// StoreBlob implements api.BlobBackend.
-func (r *replicator) StoreBlob(ctx context.Context, name string, b []byte) (int, error) {
-	if blob.Hash(b) != name {
-		return 0, fmt.Errorf("%w: bytes do not hash to %s", blob.ErrCorrupt, name)
-	}
-	return r.StoreBlobs(ctx, [][]byte{b})
-}
-
 // peerGrace is how long StoreBlobs waits, once enough nodes hold a batch of
 // blobs, for the other peers to hold it too.
 const peerGrace = time.Second
@@ -95,14 +87,14 @@ const peerGrace = time.Second
 // whose blobs did arrive, can commit first and leave this one's nonce
 // stale (seen in 4-validator bench runs under the race detector). A peer
 // that is down answers at once and is not waited for.
-func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error) {
+func (r *replicator) StoreBlobs(ctx context.Context, blobs *blob.Batch) (int, error) {
 	if err := r.storeLocal(ctx, blobs); err != nil {
 		return 0, err
 	}
 	if len(r.peers) == 0 {
 		return 1, nil
 	}
-	body := blob.EncodeBatch(blobs)
+	body := blobs.Encode()
 	acks := make(chan bool, len(r.peers))
 	for _, p := range r.peers {
 		go func() {
@@ -144,18 +136,19 @@ func (r *replicator) StoreBlobs(ctx context.Context, blobs [][]byte) (int, error
 
 // storeLocal writes blobs here. Writes take turns on all cores but one
 // (cores, not the scheduler's Ps, of which UseSpareProcs gives more): a
-// burst of uploads (a hash, copies and a synced write per blob) would
-// otherwise keep consensus, which runs on one goroutine, waiting for a core
-// while its block is due, and every writer would wait longer for it.
-func (r *replicator) storeLocal(ctx context.Context, blobs [][]byte) error {
+// burst of uploads (copies and a synced write per batch) would otherwise
+// keep consensus, which runs on one goroutine, waiting for a core while
+// its block is due, and every writer would wait longer for it. The blobs
+// were hashed before, outside the turn (blob.NewBatch): a turn is the
+// store's own work only.
+func (r *replicator) storeLocal(ctx context.Context, blobs *blob.Batch) error {
 	select {
 	case r.writers <- struct{}{}:
 		defer func() { <-r.writers }()
 	case <-ctx.Done():
 		return fmt.Errorf("wait for a turn to store blobs: %w", ctx.Err())
 	}
-	_, err := r.store.PutMany(blobs)
-	return err
+	return r.store.Write(blobs)
 }
 
 func (r *replicator) push(ctx context.Context, p apiPeer, batch []byte) error {
@@ -228,10 +221,7 @@ func (r *replicator) isPeer(id string) bool {
 }
 
 // KeepBlobs implements api.BlobBackend.
-func (r *replicator) KeepBlobs(blobs [][]byte) error {
-	_, err := r.store.PutMany(blobs)
-	return err
-}
+func (r *replicator) KeepBlobs(blobs *blob.Batch) error { return r.store.Write(blobs) }
 
 // HasBlob implements api.BlobBackend.
 func (r *replicator) HasBlob(name string) bool { return r.store.Has(name) }

@@ -34,16 +34,17 @@ func TestStoreBlobsTakesTurns(t *testing.T) {
 		r.writers <- struct{}{}
 	}
 	b := []byte("a blob written while every turn is taken")
+	batch := mustBatch(t, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.StoreBlobs(ctx, [][]byte{b}); !errors.Is(err, context.Canceled) {
+	if _, err := r.StoreBlobs(ctx, batch); !errors.Is(err, context.Canceled) {
 		t.Fatalf("StoreBlobs with every turn taken: %v; want context.Canceled", err)
 	}
 	if store.Has(blob.Hash(b)) {
 		t.Fatal("blob stored without a turn")
 	}
 	<-r.writers
-	if n, err := r.StoreBlobs(context.Background(), [][]byte{b}); err != nil || n != 1 {
+	if n, err := r.StoreBlobs(context.Background(), batch); err != nil || n != 1 {
 		t.Fatalf("StoreBlobs with a free turn: %d copies, %v", n, err)
 	}
 	if !store.Has(blob.Hash(b)) {
@@ -91,10 +92,19 @@ func TestStoreBlobsWaitsForEveryPeerItCan(t *testing.T) {
 			}
 			r := newReplicator(store, "test-chain", &p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}, peers, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			r.grace = tc.grace
-			n, err := r.StoreBlobs(context.Background(), [][]byte{[]byte("a blob every validator should hold")})
+			n, err := r.StoreBlobs(context.Background(), mustBatch(t, []byte("a blob every validator should hold")))
 			if err != nil || n != tc.copies {
 				t.Fatalf("StoreBlobs = %d copies, %v; want %d", n, err, tc.copies)
 			}
 		})
 	}
+}
+
+func mustBatch(t *testing.T, blobs ...[]byte) *blob.Batch {
+	t.Helper()
+	b, err := blob.NewBatch(blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

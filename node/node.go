@@ -196,7 +196,11 @@ func (n *Node) Status() api.Status {
 // StoreBlobs keeps blobs here and on enough peers, as an upload through the
 // API would.
 func (n *Node) StoreBlobs(ctx context.Context, blobs [][]byte) error {
-	_, err := n.blobs.StoreBlobs(ctx, blobs)
+	b, err := blob.NewBatch(blobs)
+	if err != nil {
+		return err
+	}
+	_, err = n.blobs.StoreBlobs(ctx, b)
 	return err
 }
 
