@@ -571,6 +571,27 @@ func TestAdversarial(t *testing.T) {
 		b := randBytes(100)
 		req, _ = http.NewRequest(http.MethodPut, a.api+"/v1/blobs/"+hashHex(b), bytes.NewReader(b))
 		a.want(t, "PUT /v1/blobs/{hash}: unsigned, no peer header", doHTTP(t, req), http.StatusUnauthorized)
+		// Signed bytes under another blob's name: refused, and stored under
+		// neither, so a record naming that blob is refused too.
+		other := hashHex(randBytes(100))
+		uri = "/v1/blobs/" + other
+		sum := sha256.Sum256(b)
+		ts = time.Now().UnixNano()
+		req, _ = http.NewRequest(http.MethodPut, a.api+uri, bytes.NewReader(b))
+		req.Header.Set("Authorization", fmt.Sprintf("%s %s:%d:%s", tx.RequestScheme, K["dr-lee"].ID(), ts, signRequestHash(a.chain, K["dr-lee"], http.MethodPut, uri, ts, sum[:])))
+		a.want(t, "PUT /v1/blobs/{hash}: signed, bytes that hash to another name", doHTTP(t, req), http.StatusBadRequest)
+		eps, err := a.c.Epochs(ctx, K["alice"].ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochEnv, selfEnv := a.putBlob(K["alice"], randBytes(1200)), a.putBlob(K["alice"], randBytes(77))
+		body := tx.RecordPut{Patient: K["alice"].ID(), Category: "laboratory", ContentType: "text/plain", Size: 10, Epoch: eps["laboratory"].Epoch,
+			Ciphertext: other, Commitment: hashHex([]byte("c")), EpochEnv: epochEnv, SelfEnv: selfEnv}
+		raw = a.signTx(tx.TypeRecordPut, K["alice"].ID(), K["alice"], nonce(), body)
+		a.want(t, "record.put naming the blob uploaded with the wrong bytes", a.post("/v1/txs", raw), http.StatusConflict)
+		body.Ciphertext = hashHex(b)
+		raw = a.signTx(tx.TypeRecordPut, K["alice"].ID(), K["alice"], nonce(), body)
+		a.want(t, "record.put naming the wrong bytes' own hash", a.post("/v1/txs", raw), http.StatusConflict)
 		unchanged(t, "oversized")
 	})
 
