@@ -310,7 +310,7 @@ func (s *Store) write(b *Batch, repair bool) error {
 	}
 	blobs, names := b.blobs, b.names
 	seen := make(map[string]bool, len(blobs))
-	var order []int // distinct blobs, in name order
+	var order []int // distinct blobs, in the order given
 	for i := range blobs {
 		if !seen[names[i]] {
 			seen[names[i]] = true
@@ -322,10 +322,6 @@ func (s *Store) write(b *Batch, repair bool) error {
 	if len(order) == 0 {
 		return nil
 	}
-	// Blobs go in under consecutive numbers, index entries in name order:
-	// both memtables then insert each key from near where the previous one
-	// went.
-	slices.SortFunc(order, func(i, j int) int { return strings.Compare(names[i], names[j]) })
 	data, index := s.db.NewBatch(), s.index.NewBatch()
 	defer data.Close()
 	defer index.Close()
@@ -337,10 +333,20 @@ func (s *Store) write(b *Batch, repair bool) error {
 	first := s.next
 	s.next += uint64(len(order))
 	s.mu.Unlock()
+	// Blobs go in under consecutive numbers in the order given, so that
+	// blobs given together stay together on disk: a record's ciphertext
+	// and envelopes, which its reads fetch one after the other, then share
+	// a block more often than not. Index entries go in name order, so that
+	// the index's memtable inserts each near the previous one.
+	seq := make([]uint64, len(blobs))
 	for k, i := range order {
-		seq := seqKey(first + uint64(k))
-		_ = data.Set(seq, blobs[i], nil) // a batch's Set fails only once committed
-		_ = index.Set(indexKey(names[i]), seq[1:], nil)
+		seq[i] = first + uint64(k)
+		_ = data.Set(seqKey(seq[i]), blobs[i], nil) // a batch's Set fails only once committed
+	}
+	byName := slices.Clone(order)
+	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(names[i], names[j]) })
+	for _, i := range byName {
+		_ = index.Set(indexKey(names[i]), seqKey(seq[i])[1:], nil)
 	}
 	if err := data.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store blobs: %w", err)

@@ -303,3 +303,52 @@ func TestRecentBlobReadByItsNumber(t *testing.T) {
 		t.Fatalf("Get after reopen without the index entry = %v; want ErrNotFound", err)
 	}
 }
+
+// TestBlobsKeepTheOrderGiven: a batch's distinct blobs go in under
+// consecutive numbers in the order given (a record's ciphertext beside its
+// envelopes), whatever their names' order, and the index, read from disk
+// after a reopen, points each name at its own blob.
+func TestBlobsKeepTheOrderGiven(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs [][]byte
+	for i := range 40 {
+		blobs = append(blobs, fmt.Appendf(nil, "blob %d", i))
+	}
+	blobs = append(blobs, blobs[3]) // a repeat takes no number
+	names, err := s.PutMany(blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.IsSorted(names[:40]) {
+		t.Fatal("the blobs' names happen to be sorted, so name order and the order given cannot be told apart; pick other blobs")
+	}
+	for i := range 40 {
+		v, closer, err := s.db.Get(seqKey(uint64(i)))
+		if err != nil {
+			t.Fatalf("number %d: %v", i, err)
+		}
+		if string(v) != string(blobs[i]) {
+			t.Errorf("number %d holds %q; want %q, the blob given %d'th", i, v, blobs[i], i)
+		}
+		closer.Close()
+	}
+	if s.next != 40 {
+		t.Errorf("%d numbers taken; want 40", s.next)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, name := range names {
+		if got, err := s.Get(name); err != nil || string(got) != string(blobs[i]) {
+			t.Errorf("Get(blob %d) after reopen = %q, %v", i, got, err)
+		}
+	}
+}
