@@ -125,26 +125,31 @@ func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Who sent it is checked before the blobs are hashed: the signature
+	// covers the body, so an unsigned batch costs one hash of it, not one
+	// per blob and their names.
+	peer := r.Header.Get("Authorization") == ""
+	if peer {
+		if err := h.blobs.PeerRequest(r, body); err != nil {
+			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
+			return
+		}
+	} else if _, err := h.authenticate(r, body); err != nil {
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
 	batch, err := blob.NewBatch(blobs)
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
 	names := batch.Names()
-	if r.Header.Get("Authorization") == "" {
-		if err := h.blobs.PeerRequest(r, body); err != nil {
-			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
-			return
-		}
+	if peer {
 		if err := h.blobs.KeepBlobs(batch); err != nil {
 			h.internal(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"blobs": names, "copies": 1})
-		return
-	}
-	if _, err := h.authenticate(r, body); err != nil {
-		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	copies, err := h.blobs.StoreBlobs(r.Context(), batch)

@@ -42,6 +42,11 @@ func (b *Batch) Encode() []byte { return EncodeBatch(b.blobs) }
 // MaxBatch bounds an encoded batch of blobs.
 const MaxBatch = 256 << 20
 
+// MaxBatchBlobs bounds the blobs in one batch: a batch of 256 records
+// carries 768. Without it a batch of empty blobs, four bytes each, would
+// cost a node gigabytes of names before it could check who sent it.
+const MaxBatchBlobs = 1 << 16
+
 // EncodeBatch frames blobs for one request: each as a 4-byte big-endian
 // length and its bytes.
 func EncodeBatch(blobs [][]byte) []byte {
@@ -64,6 +69,9 @@ func DecodeBatch(b []byte) ([][]byte, error) {
 	}
 	var out [][]byte
 	for len(b) > 0 {
+		if len(out) == MaxBatchBlobs {
+			return nil, fmt.Errorf("%w: batch of more than %d blobs; send fewer at a time", ErrTooLarge, MaxBatchBlobs)
+		}
 		if len(b) < 4 {
 			return nil, fmt.Errorf("%w: truncated batch", ErrCorrupt)
 		}

@@ -68,12 +68,22 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"short length prefix", []byte{0, 0, 1}, ErrCorrupt},
 		{"length beyond data", []byte{0, 0, 0, 5, 'a'}, ErrCorrupt},
 		{"blob over MaxSize", []byte{0xff, 0xff, 0xff, 0xff}, ErrTooLarge},
+		{"more than MaxBatchBlobs blobs", make([]byte, 4*(MaxBatchBlobs+1)), ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := DecodeBatch(tc.in); !errors.Is(err, tc.want) {
 				t.Errorf("DecodeBatch = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecodeBatchAtMaxBlobs: a batch of exactly MaxBatchBlobs blobs is
+// well formed.
+func TestDecodeBatchAtMaxBlobs(t *testing.T) {
+	out, err := DecodeBatch(make([]byte, 4*MaxBatchBlobs))
+	if err != nil || len(out) != MaxBatchBlobs {
+		t.Fatalf("DecodeBatch of %d empty blobs = %d blobs, %v", MaxBatchBlobs, len(out), err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medchain/medchain/blob"
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/keyring"
@@ -592,6 +594,13 @@ func TestAdversarial(t *testing.T) {
 		body.Ciphertext = hashHex(b)
 		raw = a.signTx(tx.TypeRecordPut, K["alice"].ID(), K["alice"], nonce(), body)
 		a.want(t, "record.put naming the wrong bytes' own hash", a.post("/v1/txs", raw), http.StatusConflict)
+		// A signed batch of more empty blobs than a batch may hold (four
+		// bytes each: gigabytes of names at 256 MiB): refused whole.
+		_, err = a.c.PutBlobs(ctx, K["dr-lee"], make([][]byte, blob.MaxBatchBlobs+1))
+		var refused *client.Error
+		if !errors.As(err, &refused) || refused.Status != http.StatusBadRequest || !strings.Contains(refused.Msg, "blobs") {
+			t.Errorf("POST /v1/blobs with %d empty blobs, signed: %v; want HTTP 400 naming the limit", blob.MaxBatchBlobs+1, err)
+		}
 		unchanged(t, "oversized")
 	})
 
