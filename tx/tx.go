@@ -210,6 +210,9 @@ func decodeStrict(raw []byte) (*Tx, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkElements(t.Body); err != nil {
+		return nil, nil, err
+	}
 	if err := strictUnmarshal(t.Body, body); err != nil {
 		return nil, nil, fmt.Errorf("%w: %s body: %v", ErrMalformed, t.Type, err)
 	}

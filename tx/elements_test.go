@@ -1,0 +1,76 @@
+package tx
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestCheckElements(t *testing.T) {
+	many := func(n int, elem string) string { return "[" + strings.Repeat(elem+",", n-1) + elem + "]" }
+	for _, tc := range []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"empty", ``, true},
+		{"the limit exactly", many(maxElements, `1`), true},
+		{"one over", many(maxElements+1, `1`), false},
+		{"over, spread across arrays", `{"a":` + many(maxElements/2+1, `1`) + `,"b":` + many(maxElements/2+1, `{}`) + `}`, false},
+		{"nested arrays count", many(maxElements/2+1, `[1,2]`), false},
+		{"commas in objects are not elements", `{` + strings.Repeat(`"a":1,`, 3*maxElements) + `"b":2}`, true},
+		{"commas and brackets in strings are not elements", many(10, `"],[,,\"],{"`), true},
+		{"an escaped backslash ends before the quote", many(maxElements+1, `"\\"`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkElements([]byte(tc.in))
+			if tc.ok && err != nil {
+				t.Fatalf("checkElements = %v; want nil", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("checkElements = %v; want ErrTooLarge", err)
+			}
+		})
+	}
+}
+
+// TestDecodeRefusesHostileBatch: a signed-looking record.batch of 1 MiB
+// whose records are all "{}" is refused as too large, not decoded into
+// hundreds of thousands of records; a batch of MaxBatchRecords real
+// records still decodes.
+func TestDecodeRefusesHostileBatch(t *testing.T) {
+	key := testKey(t, "author")
+	elems := strings.Repeat("{},", (MaxBatchSize-512)/3)
+	raw := fmt.Appendf(nil, `{"type":"record.batch","signer":%q,"nonce":1,"body":{"records":[%s{}]},"sig":"%s"}`,
+		key.ID(), elems, strings.Repeat("A", 86)+"==")
+	if len(raw) > MaxBatchSize {
+		t.Fatalf("test batch is %d bytes, over the limit", len(raw))
+	}
+	if _, _, err := Decode(raw); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Decode of %d empty records = %v; want ErrTooLarge", strings.Count(elems, ","), err)
+	}
+
+	var b RecordBatch
+	for i := range MaxBatchRecords {
+		h := fmt.Sprintf("%064x", i)
+		b.Records = append(b.Records, RecordPut{Patient: key.ID(), Category: "laboratory", ContentType: "application/fhir+json",
+			Size: 1, Ciphertext: h, Commitment: h, EpochEnv: h, SelfEnv: h})
+	}
+	x := signed(t, key, TypeRecordBatch, 2, b)
+	full := encode(t, x)
+	got, body, err := Decode(full)
+	if err != nil {
+		t.Fatalf("Decode of a batch of %d records: %v", MaxBatchRecords, err)
+	}
+	if n := len(body.(*RecordBatch).Records); n != MaxBatchRecords || !bytes.Equal(got.Body, x.Body) {
+		t.Fatalf("decoded %d records; want %d, same body", n, MaxBatchRecords)
+	}
+	// The same batch through the reflective decoder, which the guard sits
+	// in front of (Decode sends it anything the canonical reader does not
+	// take).
+	if _, _, err := decodeStrict(full); err != nil {
+		t.Fatalf("decodeStrict of a batch of %d records: %v", MaxBatchRecords, err)
+	}
+}
