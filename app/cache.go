@@ -163,15 +163,23 @@ func (c *keyCache) valid(key []byte) bool {
 type verifiedTx struct {
 	t    *tx.Tx
 	body any
+	size int // encoded bytes
 }
 
-// verifiedCache remembers verified transactions by hash, bounded.
+// verifiedCache remembers verified transactions by hash, bounded by count
+// and by their encoded bytes: a transaction is cached once its signature
+// checks out, whatever the ledger then says of it, and a patient.add is
+// signed by the key it carries, so anyone can fill the cache.
 type verifiedCache struct {
-	mu sync.Mutex
-	m  map[string]verifiedTx
+	mu    sync.Mutex
+	m     map[string]verifiedTx
+	bytes int // encoded size of what m holds
 }
 
-const maxVerified = 1 << 16
+const (
+	maxVerified      = 1 << 16
+	maxVerifiedBytes = 64 << 20 // decoded, a few times that
+)
 
 func (c *verifiedCache) get(hash string, take bool) (verifiedTx, bool) {
 	c.mu.Lock()
@@ -179,6 +187,7 @@ func (c *verifiedCache) get(hash string, take bool) (verifiedTx, bool) {
 	v, ok := c.m[hash]
 	if ok && take {
 		delete(c.m, hash)
+		c.bytes -= v.size
 	}
 	return v, ok
 }
@@ -186,8 +195,12 @@ func (c *verifiedCache) get(hash string, take bool) (verifiedTx, bool) {
 func (c *verifiedCache) put(hash string, v verifiedTx) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxVerified {
-		c.m = map[string]verifiedTx{}
+	if old, ok := c.m[hash]; ok {
+		c.bytes -= old.size
+	}
+	if c.m == nil || len(c.m) >= maxVerified || c.bytes+v.size > maxVerifiedBytes {
+		c.m, c.bytes = map[string]verifiedTx{}, 0
 	}
 	c.m[hash] = v
+	c.bytes += v.size
 }

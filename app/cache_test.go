@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/medchain/medchain/consent"
@@ -104,5 +105,35 @@ func TestHasFailsLoudly(t *testing.T) {
 		if got != c.want || !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
 			t.Errorf("%s: has = %v, %v; want %v, %v", c.name, got, err, c.want, c.wantErr)
 		}
+	}
+}
+
+// TestVerifiedCacheBoundedByBytes: the verified-transaction cache holds at
+// most maxVerifiedBytes of encoded transactions, however few they are; a
+// taken entry gives its bytes back, and putting a hash twice counts it once.
+func TestVerifiedCacheBoundedByBytes(t *testing.T) {
+	var c verifiedCache
+	const size = 1 << 20 // a record batch's limit
+	for i := range 3 * maxVerifiedBytes / size {
+		c.put(fmt.Sprint(i), verifiedTx{size: size})
+		if c.bytes > maxVerifiedBytes {
+			t.Fatalf("after %d puts of %d bytes the cache holds %d bytes; limit %d", i+1, size, c.bytes, maxVerifiedBytes)
+		}
+		if _, ok := c.get(fmt.Sprint(i), false); !ok {
+			t.Fatalf("entry %d missing right after its put", i)
+		}
+	}
+	c = verifiedCache{}
+	c.put("a", verifiedTx{size: 100})
+	c.put("a", verifiedTx{size: 100})
+	c.put("b", verifiedTx{size: 50})
+	if c.bytes != 150 {
+		t.Fatalf("cache counts %d bytes for entries of 100 and 50 (one put twice); want 150", c.bytes)
+	}
+	if _, ok := c.get("a", true); !ok || c.bytes != 50 {
+		t.Fatalf("after taking a: %d bytes; want 50", c.bytes)
+	}
+	if _, ok := c.get("a", false); ok {
+		t.Fatal("a taken entry is still there")
 	}
 }

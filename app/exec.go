@@ -83,7 +83,7 @@ func (a *App) verify(r reader, raw []byte, hash string, take bool) (*tx.Tx, any,
 		return t, nil, err
 	}
 	if !take {
-		a.verified.put(hash, verifiedTx{t, body})
+		a.verified.put(hash, verifiedTx{t, body, len(raw)})
 	}
 	return t, body, nil
 }
