@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/tx"
@@ -51,11 +53,12 @@ type handler struct {
 	maxBody int64
 	log     *slog.Logger
 	replays replayCache
+	uploads *semaphore.Weighted // bytes of upload bodies being read or stored; see uploadBody
 }
 
 // NewHandler returns the API's routes.
 func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) http.Handler {
-	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log}
+	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log, uploads: semaphore.NewWeighted(UploadBudget)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/actors/{id}", h.actor)

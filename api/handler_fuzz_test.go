@@ -116,6 +116,7 @@ func (s *fuzzBlobs) HasBlob(name string) bool {
 func (s *fuzzBlobs) PeerRequest(*http.Request, []byte) error {
 	return errors.New("no peers")
 }
+func (s *fuzzBlobs) PeerKnown(*http.Request) error { return errors.New("no peers") }
 func (s *fuzzBlobs) keep(name string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,6 +128,8 @@ func (s *fuzzBlobs) keep(name string, b []byte) error {
 
 // fuzzWorld is the backend and the actors the fuzz target signs as.
 type fuzzWorld struct {
+	app    *app.App
+	blobs  *fuzzBlobs
 	h      http.Handler
 	actors []ident.Private // admin, alice (patient), doc (member), hospital (org)
 	record string
@@ -211,6 +214,8 @@ func newFuzzWorld(t testing.TB, sizes ...int64) *fuzzWorld {
 		t.Fatal(err)
 	}
 	return &fuzzWorld{
+		app:     a,
+		blobs:   blobs,
 		h:       NewHandler(fuzzBackend{a}, blobs, 1<<20, slog.New(slog.DiscardHandler)),
 		actors:  []ident.Private{admin, alice, doc, hosp},
 		record:  records[0],

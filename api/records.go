@@ -27,6 +27,9 @@ type BlobBackend interface {
 	HasBlob(name string) bool
 	// PeerRequest authenticates a request signed by a peer node.
 	PeerRequest(r *http.Request, body []byte) error
+	// PeerKnown checks what a peer's request header says without its body:
+	// well formed, fresh, and from one of this node's peers.
+	PeerKnown(r *http.Request) error
 	// KeepBlobs stores blobs a peer pushed.
 	KeepBlobs(blobs *blob.Batch) error
 }
@@ -62,13 +65,11 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, blob.ErrBadName.Error())
 		return
 	}
-	if !h.mayUpload(w, r, blob.MaxSize) {
-		return
-	}
-	body, ok := h.readBody(w, r, blob.MaxSize)
+	body, release, ok := h.uploadBody(w, r, blob.MaxSize)
 	if !ok {
 		return
 	}
+	defer release()
 	batch, err := blob.NewBatch([][]byte{body})
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
@@ -90,36 +91,60 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"blob": name, "copies": copies})
 }
 
-// mayUpload refuses an upload before its body is read when it is too large
-// or cannot be from an actor or a peer.
-func (h *handler) mayUpload(w http.ResponseWriter, r *http.Request, limit int64) bool {
+// UploadBudget bounds the bytes of upload bodies a node holds at once,
+// read or being stored: a signature can only be checked once the body is
+// read, and an upload's claimed sender only needs a registered actor's ID
+// and the time, so without it a few requests of 256 MiB each would take
+// the node's memory. Uploads beyond it wait for their turn.
+const UploadBudget = 512 << 20
+
+// uploadBody reads an upload's body, at most limit bytes, once it is not
+// too large and could be from an actor or a peer, under UploadBudget.
+// release gives the bytes back; call it once the body is no longer used.
+func (h *handler) uploadBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), ok bool) {
 	if r.ContentLength > limit {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
-		return false
+		return nil, nil, false
 	}
-	if r.Header.Get("Authorization") == "" && r.Header.Get(PeerHeader) == "" {
-		writeError(w, http.StatusUnauthorized, "sign the upload as an actor (Authorization) or as a peer node")
-		return false
-	}
-	if r.Header.Get("Authorization") != "" {
+	switch {
+	case r.Header.Get("Authorization") != "":
 		if _, _, _, err := h.preauth(r); err != nil {
 			writeError(w, http.StatusUnauthorized, err.Error())
-			return false
+			return nil, nil, false
 		}
+	case r.Header.Get(PeerHeader) != "":
+		if err := h.blobs.PeerKnown(r); err != nil {
+			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
+			return nil, nil, false
+		}
+	default:
+		writeError(w, http.StatusUnauthorized, "sign the upload as an actor (Authorization) or as a peer node")
+		return nil, nil, false
 	}
-	return true
+	n := limit
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	if err := h.uploads.Acquire(r.Context(), n); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "the node is busy storing other uploads; retry")
+		return nil, nil, false
+	}
+	release = func() { h.uploads.Release(n) }
+	if body, ok = h.readBody(w, r, limit); !ok {
+		release()
+		return nil, nil, false
+	}
+	return body, release, true
 }
 
 // putBlobs stores a framed batch of blobs (blob.EncodeBatch), from a client
 // (signed by an actor; replicated before the answer) or from a peer node.
 func (h *handler) putBlobs(w http.ResponseWriter, r *http.Request) {
-	if !h.mayUpload(w, r, blob.MaxBatch) {
-		return
-	}
-	body, ok := h.readBody(w, r, blob.MaxBatch)
+	body, release, ok := h.uploadBody(w, r, blob.MaxBatch)
 	if !ok {
 		return
 	}
+	defer release()
 	blobs, err := blob.DecodeBatch(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -185,30 +185,47 @@ func (r *replicator) request(ctx context.Context, method string, p apiPeer, path
 
 // PeerRequest implements api.BlobBackend.
 func (r *replicator) PeerRequest(req *http.Request, body []byte) error {
-	parts := strings.Split(req.Header.Get(peerHeader), ":")
-	if len(parts) != 4 {
-		return errors.New("not a peer request")
-	}
-	ts, err := strconv.ParseInt(parts[1], 10, 64)
+	ts, pk, sig, err := r.peerHeader(req)
 	if err != nil {
-		return errors.New("peer request time")
-	}
-	if d := time.Since(time.Unix(0, ts)); d > api.MaxSkew || d < -api.MaxSkew {
-		return errors.New("stale peer request")
-	}
-	pub, err1 := base64.RawURLEncoding.DecodeString(parts[2])
-	sig, err2 := base64.RawURLEncoding.DecodeString(parts[3])
-	if err1 != nil || err2 != nil || len(pub) != ed25519.PubKeySize {
-		return errors.New("malformed peer request")
-	}
-	pk := ed25519.PubKey(pub)
-	if string(p2p.PubKeyToID(pk)) != parts[0] || !r.isPeer(parts[0]) {
-		return errors.New("not one of this node's peers")
+		return err
 	}
 	if !pk.VerifySignature(tx.RequestSignBytes(r.chainID, req.Method, req.URL.RequestURI(), ts, body), sig) {
 		return errors.New("peer signature does not verify")
 	}
 	return nil
+}
+
+// PeerKnown implements api.BlobBackend.
+func (r *replicator) PeerKnown(req *http.Request) error {
+	_, _, _, err := r.peerHeader(req)
+	return err
+}
+
+// peerHeader parses a peer request's header, NODEID:TIME:PUBKEY:SIG, and
+// checks all of it but the signature: the time, the key's match with the
+// ID, and the ID's place among this node's peers.
+func (r *replicator) peerHeader(req *http.Request) (ts int64, pk ed25519.PubKey, sig []byte, err error) {
+	parts := strings.Split(req.Header.Get(peerHeader), ":")
+	if len(parts) != 4 {
+		return 0, nil, nil, errors.New("not a peer request")
+	}
+	ts, err = strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return 0, nil, nil, errors.New("peer request time")
+	}
+	if d := time.Since(time.Unix(0, ts)); d > api.MaxSkew || d < -api.MaxSkew {
+		return 0, nil, nil, errors.New("stale peer request")
+	}
+	pub, err1 := base64.RawURLEncoding.DecodeString(parts[2])
+	sig, err2 := base64.RawURLEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil || len(pub) != ed25519.PubKeySize {
+		return 0, nil, nil, errors.New("malformed peer request")
+	}
+	pk = ed25519.PubKey(pub)
+	if string(p2p.PubKeyToID(pk)) != parts[0] || !r.isPeer(parts[0]) {
+		return 0, nil, nil, errors.New("not one of this node's peers")
+	}
+	return ts, pk, sig, nil
 }
 
 func (r *replicator) isPeer(id string) bool {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +109,46 @@ func mustBatch(t *testing.T, blobs ...[]byte) *blob.Batch {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPeerKnown: a peer's header is checked, all but its body signature,
+// before the body is read: from a configured peer and fresh it passes;
+// from another node, stale, or with a key that is not its ID's, it fails.
+func TestPeerKnown(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	peerKey := &p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}
+	stranger := newReplicator(nil, "test-chain", &p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}, nil, 1, quiet)
+	peer := newReplicator(nil, "test-chain", peerKey, nil, 1, quiet)
+	r := newReplicator(nil, "test-chain", &p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}, []apiPeer{{ID: string(peerKey.ID()), URL: "http://127.0.0.1:1"}}, 4, quiet)
+	req := func(from *replicator) *http.Request {
+		t.Helper()
+		q, err := from.request(context.Background(), http.MethodPost, apiPeer{URL: "http://127.0.0.1:1"}, "/v1/blobs", []byte("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	if err := r.PeerKnown(req(peer)); err != nil {
+		t.Fatalf("PeerKnown of a configured peer's request: %v", err)
+	}
+	if err := r.PeerRequest(req(peer), []byte("body")); err != nil {
+		t.Fatalf("PeerRequest of a configured peer's request: %v", err)
+	}
+	if err := r.PeerKnown(req(stranger)); err == nil {
+		t.Error("PeerKnown passed a request from a node that is not a peer")
+	}
+	stale := req(peer)
+	parts := strings.Split(stale.Header.Get(peerHeader), ":")
+	parts[1] = strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)
+	stale.Header.Set(peerHeader, strings.Join(parts, ":"))
+	if err := r.PeerKnown(stale); err == nil {
+		t.Error("PeerKnown passed a request an hour old")
+	}
+	forged := req(stranger)
+	parts = strings.Split(forged.Header.Get(peerHeader), ":")
+	parts[0] = string(peerKey.ID()) // the peer's ID with the stranger's key
+	forged.Header.Set(peerHeader, strings.Join(parts, ":"))
+	if err := r.PeerKnown(forged); err == nil {
+		t.Error("PeerKnown passed a peer's ID with another node's key")
+	}
 }
