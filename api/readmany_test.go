@@ -53,3 +53,35 @@ func TestReadManyBoundsItsAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestReadManyCountsEnvelopes: the bytes one access.many request is served
+// count the envelopes too, not only the ciphertexts: records of one byte
+// each whose epoch envelope is a blob of 40 MiB are refused once their
+// bytes pass twice MaxReadBytes.
+func TestReadManyCountsEnvelopes(t *testing.T) {
+	w := newFuzzWorld(t, 1, 1, 1, 1)
+	rec, err := w.app.GetRecord(w.records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.blobs.mu.Lock()
+	w.blobs.m[rec.EpochEnv] = make([]byte, 40<<20) // the store hands back what it holds
+	w.blobs.mu.Unlock()
+	doc := w.actors[2]
+	x, err := tx.New(tx.TypeAccessMany, doc.ID(), uint64(time.Now().UnixNano()), tx.AccessMany{Records: w.records, Purpose: "treatment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Sign(fuzzChain, doc.Sign); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := x.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := httptest.NewRecorder()
+	w.h.ServeHTTP(res, httptest.NewRequest(http.MethodPost, "/v1/records/read", strings.NewReader(string(raw))))
+	if res.Code != http.StatusBadRequest || !strings.Contains(res.Body.String(), "smaller groups") {
+		t.Fatalf("four records with 40 MiB envelopes: HTTP %d, %d bytes; want 400 saying to read fewer", res.Code, res.Body.Len())
+	}
+}

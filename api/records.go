@@ -271,9 +271,10 @@ func (h *handler) readRecords(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The sizes are the authors' word; the bytes are what a node
-		// holds in memory. Twice the bound leaves room for what sealing
-		// adds to honest records.
-		if served += len(out[i].Ciphertext); served > 2*MaxReadBytes {
+		// holds in memory and writes out, envelopes included (each is a
+		// blob its author chose). Twice the bound leaves room for what
+		// sealing adds to honest records.
+		if served += len(out[i].Ciphertext) + len(out[i].EpochEnv) + len(out[i].KeyEnv); served > 2*MaxReadBytes {
 			writeError(w, http.StatusBadRequest, tooMuch)
 			return
 		}
