@@ -27,10 +27,14 @@ const PeerHeader = "X-Medchain-Peer"
 // replayed.
 var ErrAuth = errors.New("request not authenticated")
 
-// replayCache remembers signatures seen within the skew window.
+// replayCache remembers the signatures it has seen for as long as their
+// requests' times could still pass: in two generations, each begun 2 ×
+// MaxSkew after the one before, so a signature is remembered at least that
+// long, and a lookup costs the same however many it holds.
 type replayCache struct {
-	mu   sync.Mutex
-	seen map[[32]byte]time.Time
+	mu       sync.Mutex
+	cur, old map[[32]byte]struct{}
+	since    time.Time // when cur began
 }
 
 // fresh records sig and reports whether it was not seen before.
@@ -38,20 +42,16 @@ func (c *replayCache) fresh(sig []byte, now time.Time) bool {
 	k := sha256.Sum256(sig)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[[32]byte]time.Time{}
+	if c.cur == nil || now.Sub(c.since) > 2*MaxSkew {
+		c.old, c.cur, c.since = c.cur, map[[32]byte]struct{}{}, now
 	}
-	if len(c.seen) > 100000 {
-		for s, t := range c.seen {
-			if now.Sub(t) > 2*MaxSkew {
-				delete(c.seen, s)
-			}
-		}
-	}
-	if _, dup := c.seen[k]; dup {
+	if _, dup := c.cur[k]; dup {
 		return false
 	}
-	c.seen[k] = now
+	if _, dup := c.old[k]; dup {
+		return false
+	}
+	c.cur[k] = struct{}{}
 	return true
 }
 
