@@ -87,12 +87,12 @@ func (h *handler) authenticate(r *http.Request, body []byte) (*app.Actor, error)
 		return nil, err
 	}
 	actor, now := a.ID, time.Now()
-	pub, err := ident.ParsePublic(a.Public)
+	pub, err := a.SigningKey()
 	if err != nil {
 		return nil, err
 	}
 	msg := tx.RequestSignBytes(h.b.App().ChainID(), r.Method, r.URL.RequestURI(), ts, body)
-	if !ed25519.Verify(pub.Sign, msg, sig) {
+	if !ed25519.Verify(pub, msg, sig) {
 		return nil, fmt.Errorf("%w: signature does not verify for %s", ErrAuth, actor)
 	}
 	if !h.replays.fresh(sig, now) {

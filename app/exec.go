@@ -111,14 +111,7 @@ func (a *App) signerKey(r reader, t *tx.Tx, body any) (ed25519.PublicKey, error)
 	if err != nil {
 		return nil, err
 	}
-	if act.sign != nil {
-		return act.sign, nil
-	}
-	pub, err := ident.ParsePublic(act.Public)
-	if err != nil {
-		return nil, fmt.Errorf("state holds a corrupt key for %s: %w", act.ID, err)
-	}
-	return pub.Sign, nil
+	return act.SigningKey()
 }
 
 func (a *App) apply(e env, t *tx.Tx, body any) error {
