@@ -53,12 +53,13 @@ type handler struct {
 	maxBody int64
 	log     *slog.Logger
 	replays replayCache
-	uploads *semaphore.Weighted // bytes of upload bodies being read or stored; see uploadBody
+	uploads *semaphore.Weighted // bytes of actors' upload bodies being read or stored; see uploadBody
+	pushes  *semaphore.Weighted // the same for peers' pushes
 }
 
 // NewHandler returns the API's routes.
 func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) http.Handler {
-	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log, uploads: semaphore.NewWeighted(UploadBudget)}
+	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log, uploads: semaphore.NewWeighted(UploadBudget), pushes: semaphore.NewWeighted(UploadBudget)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/actors/{id}", h.actor)

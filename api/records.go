@@ -95,7 +95,10 @@ func (h *handler) putBlob(w http.ResponseWriter, r *http.Request) {
 // read or being stored: a signature can only be checked once the body is
 // read, and an upload's claimed sender only needs a registered actor's ID
 // and the time, so without it a few requests of 256 MiB each would take
-// the node's memory. Uploads beyond it wait for their turn.
+// the node's memory. Uploads beyond it wait for their turn. Peers' pushes
+// have a budget of their own: an actor's upload holds its bytes while the
+// node pushes them to its peers, and if the pushes needed the same budget
+// on the peers, two nodes full of uploads would each wait for the other.
 const UploadBudget = 512 << 20
 
 // uploadBody reads an upload's body, at most limit bytes, once it is not
@@ -106,6 +109,7 @@ func (h *handler) uploadBody(w http.ResponseWriter, r *http.Request, limit int64
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
 		return nil, nil, false
 	}
+	budget := h.uploads
 	switch {
 	case r.Header.Get("Authorization") != "":
 		if _, _, _, err := h.preauth(r); err != nil {
@@ -117,6 +121,7 @@ func (h *handler) uploadBody(w http.ResponseWriter, r *http.Request, limit int64
 			writeError(w, http.StatusUnauthorized, "sign the request as an actor, or as a configured peer node")
 			return nil, nil, false
 		}
+		budget = h.pushes
 	default:
 		writeError(w, http.StatusUnauthorized, "sign the upload as an actor (Authorization) or as a peer node")
 		return nil, nil, false
@@ -125,11 +130,11 @@ func (h *handler) uploadBody(w http.ResponseWriter, r *http.Request, limit int64
 	if r.ContentLength >= 0 {
 		n = r.ContentLength
 	}
-	if err := h.uploads.Acquire(r.Context(), n); err != nil {
+	if err := budget.Acquire(r.Context(), n); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the node is busy storing other uploads; retry")
 		return nil, nil, false
 	}
-	release = func() { h.uploads.Release(n) }
+	release = func() { budget.Release(n) }
 	if body, ok = h.readBody(w, r, limit); !ok {
 		release()
 		return nil, nil, false

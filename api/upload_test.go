@@ -66,7 +66,7 @@ func nowNanos() string { return strconv.FormatInt(time.Now().UnixNano(), 10) }
 func TestUploadWaitsForTheBudget(t *testing.T) {
 	w := newFuzzWorld(t)
 	const budget = 1 << 20
-	h := &handler{b: fuzzBackend{w.app}, blobs: w.blobs, maxBody: 1 << 20, log: slog.New(slog.DiscardHandler), uploads: semaphore.NewWeighted(budget)}
+	h := &handler{b: fuzzBackend{w.app}, blobs: w.blobs, maxBody: 1 << 20, log: slog.New(slog.DiscardHandler), uploads: semaphore.NewWeighted(budget), pushes: semaphore.NewWeighted(budget)}
 	doc := w.actors[2]
 	batch := blob.EncodeBatch([][]byte{[]byte("a blob uploaded under a budget")})
 	upload := func(ctx context.Context) (*httptest.ResponseRecorder, *readFlag) {
