@@ -15,24 +15,7 @@ import (
 func TestReadManyBoundsItsAnswer(t *testing.T) {
 	half := int64(MaxReadBytes / 2)
 	w := newFuzzWorld(t, half, half, 1)
-	doc := w.actors[2]
-	read := func(ids ...string) *httptest.ResponseRecorder {
-		t.Helper()
-		x, err := tx.New(tx.TypeAccessMany, doc.ID(), uint64(time.Now().UnixNano()), tx.AccessMany{Records: ids, Purpose: "treatment"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Sign(fuzzChain, doc.Sign); err != nil {
-			t.Fatal(err)
-		}
-		raw, err := x.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := httptest.NewRecorder()
-		w.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/records/read", strings.NewReader(string(raw))))
-		return rec
-	}
+	read := func(ids ...string) *httptest.ResponseRecorder { return readMany(t, w, ids...) }
 	for _, c := range []struct {
 		name string
 		ids  []string
@@ -67,8 +50,18 @@ func TestReadManyCountsEnvelopes(t *testing.T) {
 	w.blobs.mu.Lock()
 	w.blobs.m[rec.EpochEnv] = make([]byte, 40<<20) // the store hands back what it holds
 	w.blobs.mu.Unlock()
+	res := readMany(t, w, w.records...)
+	if res.Code != http.StatusBadRequest || !strings.Contains(res.Body.String(), "smaller groups") {
+		t.Fatalf("four records with 40 MiB envelopes: HTTP %d, %d bytes; want 400 saying to read fewer", res.Code, res.Body.Len())
+	}
+}
+
+// readMany has the world's physician read ids under one signed access.many
+// request.
+func readMany(t *testing.T, w *fuzzWorld, ids ...string) *httptest.ResponseRecorder {
+	t.Helper()
 	doc := w.actors[2]
-	x, err := tx.New(tx.TypeAccessMany, doc.ID(), uint64(time.Now().UnixNano()), tx.AccessMany{Records: w.records, Purpose: "treatment"})
+	x, err := tx.New(tx.TypeAccessMany, doc.ID(), uint64(time.Now().UnixNano()), tx.AccessMany{Records: ids, Purpose: "treatment"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +72,7 @@ func TestReadManyCountsEnvelopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := httptest.NewRecorder()
-	w.h.ServeHTTP(res, httptest.NewRequest(http.MethodPost, "/v1/records/read", strings.NewReader(string(raw))))
-	if res.Code != http.StatusBadRequest || !strings.Contains(res.Body.String(), "smaller groups") {
-		t.Fatalf("four records with 40 MiB envelopes: HTTP %d, %d bytes; want 400 saying to read fewer", res.Code, res.Body.Len())
-	}
+	rec := httptest.NewRecorder()
+	w.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/records/read", strings.NewReader(string(raw))))
+	return rec
 }
