@@ -59,7 +59,7 @@ func (a *App) consentGrant(e env, t *tx.Tx, b *tx.ConsentGrant) error {
 	if b.ExpiresIn > 0 {
 		c.Until = e.time + b.ExpiresIn
 	}
-	if err := consent.Normalize(&c); err != nil {
+	if err := consent.NormalizeWith(&c, a.programs.compile); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := a.putKeyEnvelopes(e, t.Signer, b.Keys, func(k tx.KeyEnvelope) bool {

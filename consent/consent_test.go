@@ -127,3 +127,27 @@ func TestNormalizeAccepts(t *testing.T) {
 		t.Fatalf("categories = %v", c.Categories)
 	}
 }
+
+// TestNormalizeWithUsesItsCompiler: NormalizeWith compiles a condition
+// with the function it is given (a caller's cache), once, and not at all
+// without a condition; the function's refusal refuses the consent.
+func TestNormalizeWithUsesItsCompiler(t *testing.T) {
+	calls := 0
+	compile := func(c Consent) (*Program, error) {
+		calls++
+		return Compile(c.Condition)
+	}
+	c := Consent{Patient: "p", Grantee: "g", Condition: `requester.role == "physician"`}
+	if err := NormalizeWith(&c, compile); err != nil || calls != 1 {
+		t.Fatalf("NormalizeWith with a condition: %v, %d compilations; want nil, 1", err, calls)
+	}
+	c = Consent{Patient: "p", Grantee: "g"}
+	if err := NormalizeWith(&c, compile); err != nil || calls != 1 {
+		t.Fatalf("NormalizeWith without a condition: %v, %d compilations; want nil, still 1", err, calls)
+	}
+	refuse := func(Consent) (*Program, error) { return nil, ErrCondition }
+	c = Consent{Patient: "p", Grantee: "g", Condition: "true"}
+	if err := NormalizeWith(&c, refuse); !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrCondition) {
+		t.Fatalf("NormalizeWith with a refusing compiler = %v; want ErrInvalid wrapping ErrCondition", err)
+	}
+}
