@@ -11,9 +11,19 @@ import "fmt"
 const maxElements = 2 * MaxBatchRecords
 
 // checkElements refuses JSON with more than maxElements array elements,
-// counting without decoding: a comma inside an array, outside strings,
-// separates two elements. It does not validate the JSON; the decoder does.
+// counting without decoding (see arrayCommas). It does not validate the
+// JSON; the decoder does.
 func checkElements(b []byte) error {
+	if arrayCommas(b, maxElements) >= maxElements {
+		return fmt.Errorf("%w: more than %d list elements", ErrTooLarge, maxElements)
+	}
+	return nil
+}
+
+// arrayCommas counts the commas that separate array elements in b,
+// stopping at stop: a comma inside an array, outside strings. n elements
+// in k non-empty arrays are separated by n - k of them.
+func arrayCommas(b []byte, stop int) int {
 	var stack []byte // open '[' and '{'
 	n := 0
 	inString, escaped := false, false
@@ -37,10 +47,10 @@ func checkElements(b []byte) error {
 				stack = stack[:len(stack)-1]
 			}
 		case c == ',' && len(stack) > 0 && stack[len(stack)-1] == '[':
-			if n++; n >= maxElements {
-				return fmt.Errorf("%w: more than %d list elements", ErrTooLarge, maxElements)
+			if n++; n >= stop {
+				return n
 			}
 		}
 	}
-	return nil
+	return n
 }

@@ -2,6 +2,7 @@ package tx
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,4 +74,52 @@ func TestDecodeRefusesHostileBatch(t *testing.T) {
 	if _, _, err := decodeStrict(full); err != nil {
 		t.Fatalf("decodeStrict of a batch of %d records: %v", MaxBatchRecords, err)
 	}
+}
+
+// FuzzArrayCommas checks the counting scanner against encoding/json on
+// every valid JSON input: the commas it counts are exactly the commas
+// between array elements that the decoder's tokens show.
+func FuzzArrayCommas(f *testing.F) {
+	f.Add([]byte(`{"records":[{},{"a":[1,2,"x,]"]},[]],"b":{"c":[1,2]}}`))
+	f.Add([]byte(`["\\",",","\"]",[[],[[1]]]]`))
+	f.Add([]byte(`[1,{"k,":"v]","k2":[true,false,null]},-1.5e3]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		want := 0
+		d := json.NewDecoder(bytes.NewReader(b))
+		var stack []json.Delim
+		inArray := make([]int, 0) // values seen so far in each open array
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				break
+			}
+			delim, isDelim := tok.(json.Delim)
+			closing := isDelim && (delim == ']' || delim == '}')
+			if !closing && len(stack) > 0 && stack[len(stack)-1] == '[' {
+				// a value (or the start of one) inside an array
+				if inArray[len(inArray)-1] > 0 {
+					want++
+				}
+				inArray[len(inArray)-1]++
+			}
+			switch {
+			case isDelim && (delim == '[' || delim == '{'):
+				stack = append(stack, delim)
+				if delim == '[' {
+					inArray = append(inArray, 0)
+				}
+			case closing:
+				if stack[len(stack)-1] == '[' {
+					inArray = inArray[:len(inArray)-1]
+				}
+				stack = stack[:len(stack)-1]
+			}
+		}
+		if got := arrayCommas(b, 1<<30); got != want {
+			t.Fatalf("arrayCommas(%q) = %d; the decoder's tokens show %d", b, got, want)
+		}
+	})
 }
