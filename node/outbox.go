@@ -41,6 +41,7 @@ type outbox struct {
 
 	mu      sync.Mutex
 	pending map[string][]byte // request hash -> signed request
+	max     int               // pending reads past which add refuses; maxPending
 	sending map[string]bool
 	kick    chan struct{}
 
@@ -57,7 +58,7 @@ func openOutbox(dir string, id ident.Private, chainID string, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
 	}
-	o := &outbox{db: db, id: id, chainID: chainID, log: log, pending: map[string][]byte{},
+	o := &outbox{db: db, id: id, chainID: chainID, log: log, pending: map[string][]byte{}, max: maxPending,
 		sending: map[string]bool{}, kick: make(chan struct{}, 1)}
 	it, err := db.NewIter(nil)
 	if err != nil {
@@ -76,15 +77,32 @@ func openOutbox(dir string, id ident.Private, chainID string, log *slog.Logger) 
 
 func (o *outbox) close() error { return o.db.Close() }
 
+// maxPending bounds the served reads waiting for the ledger to record
+// them: 128 full access batches, seconds of reads at full speed. Past it
+// the ledger is not keeping up, or has stopped, and a node that went on
+// serving would hold ever more unrecorded disclosures; it refuses reads
+// (nothing served) until the ledger catches up.
+const maxPending = 128 * tx.MaxAccessBatch
+
+// ErrBacklog refuses a read while too many served reads wait for the
+// ledger.
+var ErrBacklog = errors.New("the ledger is behind in recording reads")
+
 // add makes a served read durable. Concurrent adds share an fsync.
 func (o *outbox) add(raw []byte) error {
+	o.mu.Lock()
+	n := len(o.pending)
+	o.mu.Unlock()
+	if n >= o.max {
+		return fmt.Errorf("%w: %d reads wait to be recorded", ErrBacklog, n)
+	}
 	h := tx.Hash(raw)
 	if err := o.db.Set([]byte(h), raw, pebble.Sync); err != nil {
 		return fmt.Errorf("record access durably: %w", err)
 	}
 	o.mu.Lock()
 	o.pending[h] = raw
-	n := len(o.pending)
+	n = len(o.pending)
 	o.mu.Unlock()
 	if n >= tx.MaxAccessBatch {
 		select {

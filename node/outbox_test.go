@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -80,5 +81,50 @@ func TestOutboxAccessManyBatchSize(t *testing.T) {
 				t.Fatalf("%d of %d requests sent", sent, pending)
 			}
 		})
+	}
+}
+
+// TestOutboxRefusesPastItsBacklog: while as many served reads as the
+// outbox holds wait for the ledger, a new read is refused (ErrBacklog) and
+// not written; once one is recorded, reads are taken again. A restart
+// finds the backlog on disk and keeps refusing.
+func TestOutboxRefusesPastItsBacklog(t *testing.T) {
+	server, err := ident.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o, err := openOutbox(dir, server, "test-chain", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.max = 3
+	read := func(i int) []byte { return fmt.Appendf(nil, "signed read %d", i) }
+	for i := range 3 {
+		if err := o.add(read(i)); err != nil {
+			t.Fatalf("read %d of 3: %v", i, err)
+		}
+	}
+	if err := o.add(read(3)); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("a fourth read with 3 waiting = %v; want ErrBacklog", err)
+	}
+	if _, closer, err := o.db.Get([]byte(tx.Hash(read(3)))); err == nil {
+		closer.Close()
+		t.Fatal("the refused read was written to the outbox")
+	}
+	o.done([]string{tx.Hash(read(0))}, true)
+	if err := o.add(read(3)); err != nil {
+		t.Fatalf("a read once one was recorded: %v", err)
+	}
+	if err := o.close(); err != nil {
+		t.Fatal(err)
+	}
+	if o, err = openOutbox(dir, server, "test-chain", slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	defer o.close()
+	o.max = 3
+	if err := o.add(read(4)); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("after a restart with 3 waiting, a read = %v; want ErrBacklog", err)
 	}
 }
