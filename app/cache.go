@@ -178,7 +178,7 @@ type verifiedCache struct {
 
 const (
 	maxVerified      = 1 << 16
-	maxVerifiedBytes = 64 << 20 // decoded, a few times that
+	maxVerifiedBytes = 64 << 20 // encoded; held decoded, a few times that
 )
 
 func (c *verifiedCache) get(hash string, take bool) (verifiedTx, bool) {
