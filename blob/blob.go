@@ -3,15 +3,20 @@
 // write and every read, so a node can hold and serve blobs without being
 // trusted with them: a changed byte is found, never served.
 //
-// Blobs live in two embedded Pebble databases: the blobs themselves under
-// increasing sequence numbers, and an index from name to sequence number.
-// Names are random, so blobs stored under their names (as stores written
-// before this layout hold them, and still serve) made every flush overlap
-// every file below it, and compactions rewrote each blob about seven times
-// by 1.5 million blobs; under sequence numbers new files never overlap old
-// ones, so compactions move them instead, and only the small index entries
-// are ever rewritten. A batch of blobs costs two synced writes, not one
-// fsync per blob.
+// Blobs are appended to segment files and never rewritten; an embedded
+// Pebble database indexes each name to the blob's place (segment, offset,
+// length). A batch of blobs costs one vectored write and two syncs, the
+// segment's and the index's, shared with the batches written at the same
+// time. A blob's bytes are written once: kept in Pebble they went to its
+// write-ahead log, then its memtable, then a table file, and those copies
+// were a third of the CPU of a node taking records.
+//
+// Erasing a blob (crypto-shredding, planned) will need no rewrite either:
+// drop its index entry and punch its range out of its segment.
+//
+// Stores written before segments keep their blobs in a Pebble database in
+// the store's directory, under sequence numbers (or, older still, under
+// their names); they are read as they are, and new blobs go to segments.
 //
 // blob stores only what it is given; it never sees plaintext or keys.
 package blob
@@ -23,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,13 +55,11 @@ var (
 
 // Store is a database of blobs, safe for concurrent use.
 type Store struct {
-	db     *pebble.DB // 's' + sequence number: a blob (and the old layout's keys; see seqKey)
-	index  *pebble.DB // SHA-256 of a blob: its sequence number in db; nil read-only before the first write
-	legacy bool       // db holds blobs in the old layout
+	segs   *segments
+	index  *pebble.DB // SHA-256 of a blob: its place in segs, or its sequence number in db; nil read-only before the first write
+	db     *pebble.DB // blobs of a store written before segments (see seqKey); nil in any other
+	legacy bool       // db holds blobs under their names
 	recent recent
-
-	mu   sync.Mutex
-	next uint64 // the next sequence number
 }
 
 // IndexDir is where, inside a store's directory, its index lives.
@@ -65,62 +69,61 @@ const IndexDir = "index"
 // 64Ki to 128Ki names stored, about 10 MB.
 const recentMax = 1 << 16
 
-// recent remembers the names this process stored, each with the sequence
-// number it went in under, so that Has answers for a blob just written
-// without a lookup (CheckTx asks for every record's blobs right after its
-// author stored them, and a lookup in a large memtable costs more than the
-// rest of the record's check), Get reads it without its index lookup (a
-// record is most often read soon after it is written), and storing it
-// again writes nothing (until a read finds its copy damaged, see forget).
-// Blobs are never deleted, so a remembered entry stays true; Get checks
-// the bytes' hash whatever told it where they are. When the current
-// generation is full it becomes the old one and the oldest is dropped.
+// recent remembers the names this process stored, each with its place, so
+// that Has answers for a blob just written without a lookup (CheckTx asks
+// for every record's blobs right after its author stored them, and a
+// lookup in a large memtable costs more than the rest of the record's
+// check), Get reads it without its index lookup (a record is most often
+// read soon after it is written), and storing it again writes nothing
+// (until a read finds its copy damaged, see forget). Blobs are never
+// deleted, so a remembered entry stays true; Get checks the bytes' hash
+// whatever told it where they are. When the current generation is full it
+// becomes the old one and the oldest is dropped.
 type recent struct {
 	mu       sync.Mutex
-	cur, old map[[32]byte]uint64
+	cur, old map[[32]byte]place
 }
 
-// add remembers that names went in under consecutive sequence numbers
-// from first.
-func (r *recent) add(names []string, first uint64) {
+// add remembers that names went in at places.
+func (r *recent) add(names []string, places []place) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, name := range names {
 		var k [32]byte
 		if _, err := hex.Decode(k[:], []byte(name)); err == nil {
-			r.put(k, first+uint64(i))
+			r.put(k, places[i])
 		}
 	}
 }
 
-func (r *recent) put(k [32]byte, seq uint64) {
+func (r *recent) put(k [32]byte, p place) {
 	if len(r.cur) >= recentMax || r.cur == nil {
-		r.old, r.cur = r.cur, make(map[[32]byte]uint64, recentMax)
+		r.old, r.cur = r.cur, make(map[[32]byte]place, recentMax)
 	}
-	r.cur[k] = seq
+	r.cur[k] = p
 }
 
-// seq returns the sequence number name went in under, if remembered, and
-// keeps it in the current generation.
-func (r *recent) seq(name string) (uint64, bool) {
+// place returns where name went in, if remembered, and keeps it in the
+// current generation.
+func (r *recent) place(name string) (place, bool) {
 	var k [32]byte
 	if _, err := hex.Decode(k[:], []byte(name)); err != nil {
-		return 0, false
+		return place{}, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if seq, ok := r.cur[k]; ok {
-		return seq, true
+	if p, ok := r.cur[k]; ok {
+		return p, true
 	}
-	seq, ok := r.old[k]
+	p, ok := r.old[k]
 	if ok {
-		r.put(k, seq)
+		r.put(k, p)
 	}
-	return seq, ok
+	return p, ok
 }
 
 func (r *recent) has(name string) bool {
-	_, ok := r.seq(name)
+	_, ok := r.place(name)
 	return ok
 }
 
@@ -143,35 +146,58 @@ func Open(dir string) (*Store, error) { return open(dir, false) }
 func OpenReadOnly(dir string) (*Store, error) { return open(dir, true) }
 
 func open(dir string, readOnly bool) (*Store, error) {
-	cache := pebble.NewCache(256 << 20)
-	defer cache.Unref()
-	db, err := pebble.Open(dir, options(cache, readOnly, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
-	}
-	s := &Store{db: db}
-	indexDir := filepath.Join(dir, IndexDir)
-	if _, err := os.Stat(indexDir); err == nil || !readOnly {
-		// Index entries are small and random: the default memtable
-		// (4 MiB) flushes often enough to keep them few per file.
-		if s.index, err = pebble.Open(indexDir, options(cache, readOnly, 0)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open blob index %s: %w", indexDir, err)
-		}
-	}
-	if err := s.load(); err != nil {
+	s := &Store{}
+	if err := s.open(dir, readOnly); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open blob store %s: %w", dir, err)
 	}
 	return s, nil
 }
 
-// options configures either database of a store. Neither compresses:
-// ciphertext does not compress, nor do hashes, and trying costs CPU on
-// every flush and compaction. Both write through [pebblefs.Buffered]: a
-// synced batch of blobs is megabytes of log, a flush 64 MiB of table.
-func options(cache *pebble.Cache, readOnly bool, memTable uint64) *pebble.Options {
-	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache, MemTableSize: memTable,
+// open opens the parts of the store in dir; Close closes those it opened.
+func (s *Store) open(dir string, readOnly bool) (err error) {
+	if readOnly {
+		if _, err := os.Stat(dir); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if s.segs, err = openSegments(filepath.Join(dir, SegmentDir), readOnly); err != nil {
+		return err
+	}
+	cache := pebble.NewCache(256 << 20)
+	defer cache.Unref()
+	indexDir := filepath.Join(dir, IndexDir)
+	if _, err := os.Stat(indexDir); err == nil || !readOnly {
+		// Index entries are small and random: the default memtable
+		// (4 MiB) flushes often enough to keep them few per file.
+		if s.index, err = pebble.Open(indexDir, options(cache, readOnly)); err != nil {
+			return fmt.Errorf("open index: %w", err)
+		}
+	}
+	// A Pebble database in dir itself holds the blobs of a store written
+	// before segments.
+	desc, err := pebble.Peek(dir, vfs.Default)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err == nil && desc.Exists {
+		if s.db, err = pebble.Open(dir, options(cache, readOnly)); err != nil {
+			return err
+		}
+		if s.legacy, err = hasKeys(s.db, 'd'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// options configures the index, or the database of blobs of a store
+// written before segments. Neither compresses: hashes and ciphertext do
+// not, and trying costs CPU on every flush and compaction.
+func options(cache *pebble.Cache, readOnly bool) *pebble.Options {
+	opts := &pebble.Options{Logger: quiet{}, ReadOnly: readOnly, Cache: cache,
 		FS:                    pebblefs.Buffered(vfs.Default),
 		L0CompactionThreshold: 8,
 		LBaseMaxBytes:         512 << 20,
@@ -185,38 +211,29 @@ func options(cache *pebble.Cache, readOnly bool, memTable uint64) *pebble.Option
 	return opts
 }
 
-// load finds the next sequence number and whether db holds blobs in the
-// old layout.
-func (s *Store) load() error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'s'}, UpperBound: []byte{'s' + 1}})
+// hasKeys reports whether db holds a key beginning with prefix.
+func hasKeys(db *pebble.DB, prefix byte) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if it.Last() {
-		if len(it.Key()) != 9 {
-			it.Close()
-			return fmt.Errorf("%w: sequence key of %d bytes", ErrCorrupt, len(it.Key()))
-		}
-		s.next = binary.BigEndian.Uint64(it.Key()[1:]) + 1
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return err
-	}
-	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'d' + 1}})
-	if err != nil {
-		return err
-	}
-	s.legacy = it.First()
-	return errors.Join(it.Error(), it.Close())
+	found := it.First()
+	return found, errors.Join(it.Error(), it.Close())
 }
 
 // Close closes the store.
 func (s *Store) Close() error {
-	var err error
+	var errs []error
 	if s.index != nil {
-		err = s.index.Close()
+		errs = append(errs, s.index.Close())
 	}
-	return errors.Join(err, s.db.Close())
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	if s.segs != nil {
+		errs = append(errs, s.segs.close())
+	}
+	return errors.Join(errs...)
 }
 
 // Hash returns the name of b.
@@ -249,10 +266,11 @@ var notLowerHex = func() (t [256]byte) {
 	return t
 }()
 
-// Keys. In db, 's' + an 8-byte big-endian sequence number holds a blob;
-// in index, the 32 bytes of a blob's SHA-256 hold its sequence number.
-// Stores written before this layout hold blobs in db under 'd' + hash, with
-// 'h' + hash marking each, and are read as they are.
+// Keys. In index, the 32 bytes of a blob's SHA-256 hold its place in a
+// segment (16 bytes), or, for a blob stored before segments, its sequence
+// number (8 bytes): in db, 's' + that number big-endian holds the blob.
+// Older stores still hold blobs in db under 'd' + hash, with 'h' + hash
+// marking each.
 func seqKey(seq uint64) []byte {
 	k := make([]byte, 9)
 	k[0] = 's'
@@ -290,12 +308,12 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 	return b.names, nil
 }
 
-// Write stores a batch of blobs durably: the blobs in one synced write,
-// then their index entries in another, so that an index entry never names
-// a blob a crash lost. (A crash between the two leaves blobs no entry
-// names: space, never a wrong answer; the write was not acknowledged and
-// is stored again when retried.) A blob this process stored recently is
-// not written again (an upload retried, a peer's push of a blob already
+// Write stores a batch of blobs durably: the blobs in their segment, then
+// their index entries, each write synced, so that an index entry never
+// names a blob a crash lost. (A crash between the two leaves blobs no
+// entry names: space, never a wrong answer; the write was not acknowledged
+// and is stored again when retried.) A blob this process stored recently
+// is not written again (an upload retried, a peer's push of a blob already
 // fetched) unless a read has found its copy damaged; an older one is,
 // blind: a lookup would cost more than the rare duplicate, and its old
 // copy becomes unused space. The batch's blobs were hashed when it was
@@ -305,7 +323,7 @@ func (s *Store) Write(b *Batch) error { return s.write(b, false) }
 // write stores b as Write says; with repair, also the blobs this process
 // stored recently (a damaged copy is replaced by good bytes).
 func (s *Store) write(b *Batch, repair bool) error {
-	if s.index == nil {
+	if s.index == nil || s.segs.readOnly {
 		return errors.New("store blobs: the store is open read-only")
 	}
 	blobs, names := b.blobs, b.names
@@ -322,43 +340,34 @@ func (s *Store) write(b *Batch, repair bool) error {
 	if len(order) == 0 {
 		return nil
 	}
-	data, index := s.db.NewBatch(), s.index.NewBatch()
-	defer data.Close()
-	defer index.Close()
-	// Numbers are taken under the lock and committed outside it, so that
-	// concurrent writers (uploads, peers' pushes) share fsyncs. Their
-	// batches may then reach db a little out of order, which costs at most
-	// a small compaction where two flushes meet.
-	s.mu.Lock()
-	first := s.next
-	s.next += uint64(len(order))
-	s.mu.Unlock()
-	// Blobs go in under consecutive numbers in the order given, so that
-	// blobs given together stay together on disk: a record's ciphertext
-	// and envelopes, which its reads fetch one after the other, then share
-	// a block more often than not. Index entries go in name order, so that
-	// the index's memtable inserts each near the previous one.
-	seq := make([]uint64, len(blobs))
+	// Blobs go in one after the other in the order given, so that blobs
+	// given together stay together on disk: a record's ciphertext and
+	// envelopes, which its reads fetch one after the other. Index entries
+	// go in name order, so that the index's memtable inserts each near the
+	// previous one.
+	ordered := make([][]byte, len(order))
+	stored := make([]string, len(order))
 	for k, i := range order {
-		seq[i] = first + uint64(k)
-		_ = data.Set(seqKey(seq[i]), blobs[i], nil) // a batch's Set fails only once committed
+		ordered[k], stored[k] = blobs[i], names[i]
 	}
-	byName := slices.Clone(order)
-	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(names[i], names[j]) })
-	for _, i := range byName {
-		_ = index.Set(indexKey(names[i]), seqKey(seq[i])[1:], nil)
-	}
-	if err := data.Commit(pebble.Sync); err != nil {
+	places, err := s.segs.append(ordered)
+	if err != nil {
 		return fmt.Errorf("store blobs: %w", err)
+	}
+	byName := make([]int, len(order))
+	for k := range byName {
+		byName[k] = k
+	}
+	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(stored[i], stored[j]) })
+	index := s.index.NewBatchWithSize(len(order) * (32 + placeSize + 16))
+	defer index.Close()
+	for _, k := range byName {
+		_ = index.Set(indexKey(stored[k]), places[k].encode(), nil) // a batch's Set fails only once committed
 	}
 	if err := index.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store blob index: %w", err)
 	}
-	stored := make([]string, len(order))
-	for k, i := range order {
-		stored[k] = names[i]
-	}
-	s.recent.add(stored, first)
+	s.recent.add(stored, places)
 	return nil
 }
 
@@ -387,14 +396,15 @@ func (s *Store) Has(name string) bool {
 	if s.recent.has(name) {
 		return true
 	}
-	if _, ok, err := s.seq(name); err == nil && ok {
+	if _, ok, err := s.lookup(name); err == nil && ok {
 		return true
 	}
 	return s.legacy && exists(s.db, legacyMarker(name))
 }
 
-// seq looks name up in the index.
-func (s *Store) seq(name string) (seq []byte, ok bool, err error) {
+// lookup returns name's index entry: a place (placeSize bytes) or a
+// sequence number in db (8 bytes).
+func (s *Store) lookup(name string) (entry []byte, ok bool, err error) {
 	if s.index == nil {
 		return nil, false, nil
 	}
@@ -406,10 +416,13 @@ func (s *Store) seq(name string) (seq []byte, ok bool, err error) {
 		return nil, false, err
 	}
 	defer closer.Close()
-	if len(v) != 8 {
+	if len(v) != placeSize && (len(v) != 8 || s.db == nil) {
 		return nil, false, fmt.Errorf("%w: index entry of %s is %d bytes", ErrCorrupt, name, len(v))
 	}
-	return append([]byte{'s'}, v...), true, nil
+	if len(v) == placeSize && decodePlace(v).n > MaxSize {
+		return nil, false, fmt.Errorf("%w: index entry of %s gives a length over %d", ErrCorrupt, name, MaxSize)
+	}
+	return bytes.Clone(v), true, nil
 }
 
 func exists(db *pebble.DB, k []byte) bool {
@@ -426,60 +439,70 @@ func (s *Store) Get(name string) ([]byte, error) {
 	if !ValidName(name) {
 		return nil, ErrBadName
 	}
-	if seq, ok := s.recent.seq(name); ok {
-		if b, err := s.read(name, seqKey(seq)); err == nil {
+	checked := func(b []byte, err error) ([]byte, error) {
+		if err == nil && Hash(b) != name {
+			return nil, errMismatch
+		}
+		return b, err
+	}
+	if p, ok := s.recent.place(name); ok {
+		if b, err := checked(s.segs.read(p)); err == nil {
 			return b, nil
 		}
 		// Whatever went wrong, the index says it again, or better.
 	}
-	k, ok, err := s.seq(name)
+	entry, indexed, err := s.lookup(name)
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", name, err)
 	}
-	if !ok {
-		if !s.legacy {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-		}
-		k = legacyKey(name)
-	}
-	b, err := s.read(name, k)
+	var b []byte
 	switch {
-	case errors.Is(err, ErrNotFound) && ok: // the index names a blob db does not hold
+	case indexed && len(entry) == placeSize:
+		b, err = checked(s.segs.read(decodePlace(entry)))
+	case indexed:
+		b, err = checked(s.fromDB(append([]byte{'s'}, entry...)))
+	case s.legacy:
+		b, err = checked(s.fromDB(legacyKey(name)))
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound) && indexed: // the index names bytes the store does not hold
 		return nil, fmt.Errorf("%w: %s is indexed but missing", ErrCorrupt, name)
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	case errors.Is(err, errMismatch):
 		s.recent.forget(name) // storing the good bytes again replaces this copy
 		return nil, fmt.Errorf("%w: %s does not match its hash", ErrCorrupt, name)
-	}
-	return b, err
-}
-
-// errMismatch is read's answer for bytes that do not hash to their name.
-var errMismatch = errors.New("blob does not match its hash")
-
-// read returns the blob under key k in db, checked against its name.
-func (s *Store) read(name string, k []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("read blob %s: %w", name, err)
-	}
-	b := bytes.Clone(v)
-	closer.Close()
-	if Hash(b) != name {
-		return nil, errMismatch
 	}
 	return b, nil
 }
 
-// Walk calls fn with the name of every stored blob, once: those in the
-// old layout first, then the others, each in name order.
+// errMismatch is Get's answer for bytes that do not hash to their name.
+var errMismatch = errors.New("blob does not match its hash")
+
+// fromDB reads key k of db, a store's database from before segments.
+func (s *Store) fromDB(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// Walk calls fn with the name of every stored blob, once: those stored
+// under their names first, then the indexed ones, each in name order.
 func (s *Store) Walk(fn func(name string) error) error {
 	if s.legacy {
 		err := walk(s.db, []byte{'d'}, func(k []byte) error {
 			name := hex.EncodeToString(k[1:])
-			if _, indexed, err := s.seq(name); err != nil || indexed {
+			if _, indexed, err := s.lookup(name); err != nil || indexed {
 				return err // indexed: walked below
 			}
 			return fn(name)

@@ -1,8 +1,13 @@
 package blob
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -93,9 +98,120 @@ func TestOldLayoutStillServed(t *testing.T) {
 	}
 }
 
-// TestSequenceSurvivesReopen: numbers are never reused after a reopen, so a
-// new blob cannot overwrite an old one.
-func TestSequenceSurvivesReopen(t *testing.T) {
+// writeSeqLayout writes blobs as stores between the old layout and
+// segments did: in db under 's' + a sequence number, with the index
+// mapping each name to its 8-byte number.
+func writeSeqLayout(t *testing.T, dir string, blobs ...[]byte) []string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := pebble.Open(filepath.Join(dir, IndexDir), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i, b := range blobs {
+		n := Hash(b)
+		k := binary.BigEndian.AppendUint64([]byte{'s'}, uint64(i))
+		if err := db.Set(k, b, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := index.Set(indexKey(n), k[1:], pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := errors.Join(db.Close(), index.Close()); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestSequenceLayoutStillServed: a store written under sequence numbers
+// opens, serves its blobs (read-only too), takes new ones in segments, and
+// reports an index entry whose number db does not hold as corruption.
+func TestSequenceLayoutStillServed(t *testing.T) {
+	dir := t.TempDir()
+	old := writeSeqLayout(t, dir, []byte("numbered one"), []byte("numbered two"))
+
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ro.Get(old[1]); err != nil || string(b) != "numbered two" {
+		t.Fatalf("read-only Get(numbered) = %q, %v", b, err)
+	}
+	ro.Close()
+
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fresh, err := s.Put([]byte("in a segment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, want string }{{old[0], "numbered one"}, {old[1], "numbered two"}, {fresh, "in a segment"}} {
+		if b, err := s.Get(c.name); err != nil || string(b) != c.want {
+			t.Errorf("Get = %q, %v; want %q", b, err, c.want)
+		}
+	}
+	if got := walked(t, s); len(got) != 3 {
+		t.Errorf("Walk = %v; want 3 names", got)
+	}
+	if err := s.db.Delete(binary.BigEndian.AppendUint64([]byte{'s'}, 0), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(old[0]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Get of a numbered blob that is gone = %v; want ErrCorrupt", err)
+	}
+}
+
+// TestNewStoreHasNoPebbleData: a store begun with segments opens no
+// database of blobs, only its index.
+func TestNewStoreHasNoPebbleData(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if s.db != nil {
+		t.Error("a new store opened a database of blobs")
+	}
+	s.Close()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{IndexDir, SegmentDir}; !slices.Equal(names, want) {
+		t.Errorf("store directory holds %v; want %v", names, want)
+	}
+}
+
+// segmentBytes returns the contents of segment num.
+func segmentBytes(t *testing.T, s *Store, num uint32) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.segs.dir, segmentName(num)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAppendsSurviveReopen: after a reopen, new blobs go after the old
+// ones, even after bytes no index entry names (a batch written but not
+// acknowledged before a crash), so nothing stored is overwritten.
+func TestAppendsSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	if err != nil {
@@ -108,13 +224,18 @@ func TestSequenceSurvivesReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	f, err := os.OpenFile(filepath.Join(dir, SegmentDir, segmentName(1)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("unacknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	if s, err = Open(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.next != 2 {
-		t.Fatalf("next sequence number after reopen = %d; want 2", s.next)
-	}
 	second, err := s.Put([]byte("c"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,10 +245,54 @@ func TestSequenceSurvivesReopen(t *testing.T) {
 			t.Errorf("blob %d after reopen: %v", i, err)
 		}
 	}
+	if got, want := string(segmentBytes(t, s, 1)), "abunacknowledgedc"; got != want {
+		t.Errorf("segment holds %q; want %q", got, want)
+	}
 }
 
-// TestIndexWithoutBlob: an index entry that names a number db does not hold
-// is corruption, not absence.
+// TestSegmentsRoll: once a segment is full the next blobs begin a new one;
+// a batch larger than a segment still goes into one; every blob reads
+// back, also after a reopen.
+func TestSegmentsRoll(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.segs.max = 10
+	var names []string
+	blobs := [][][]byte{{[]byte("12345678")}, {[]byte("abc")}, {[]byte("larger than"), []byte(" a segment")}, {[]byte("z")}}
+	for _, batch := range blobs {
+		n, err := s.PutMany(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n...)
+	}
+	for num, want := range map[uint32]string{1: "12345678", 2: "abc", 3: "larger than a segment", 4: "z"} {
+		if got := string(segmentBytes(t, s, num)); got != want {
+			t.Errorf("segment %d holds %q; want %q", num, got, want)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, n := range names {
+		if _, err := s.Get(n); err != nil {
+			t.Errorf("blob %d after reopen: %v", i, err)
+		}
+	}
+	if s.segs.active.num != 4 {
+		t.Errorf("appends go to segment %d after reopen; want 4, the last", s.segs.active.num)
+	}
+}
+
+// TestIndexWithoutBlob: an index entry that names bytes its segment does
+// not hold is corruption, not absence.
 func TestIndexWithoutBlob(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
@@ -139,7 +304,7 @@ func TestIndexWithoutBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Delete(seqKey(0), pebble.Sync); err != nil {
+	if err := os.Truncate(filepath.Join(dir, SegmentDir, segmentName(1)), 3); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(name); !errors.Is(err, ErrCorrupt) {
@@ -147,7 +312,41 @@ func TestIndexWithoutBlob(t *testing.T) {
 	}
 }
 
-// TestConcurrentPutMany: writers storing at once each get numbers of their
+// TestDamagedIndexEntry: an index entry of the wrong size, or one giving a
+// length no blob can have, is corruption: Get says so and allocates
+// nothing for it.
+func TestDamagedIndexEntry(t *testing.T) {
+	s := openTemp(t)
+	if _, err := s.Put([]byte("segment 1 exists")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		entry []byte
+	}{
+		{"wrong size", []byte{1, 2, 3}},
+		{"sequence number in a store without a database of blobs", make([]byte, 8)},
+		{"length over MaxSize", place{1, 0, MaxSize + 1}.encode()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := Hash([]byte(tc.name))
+			if err := s.index.Set(indexKey(name), tc.entry, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if _, err := s.Get(name); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Get = %v; want ErrCorrupt", err)
+			}
+			runtime.ReadMemStats(&after)
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+				t.Fatalf("Get of a damaged entry allocated %d bytes", grew)
+			}
+		})
+	}
+}
+
+// TestConcurrentPutMany: writers storing at once each get a range of their
 // own; every blob reads back, also after a reopen.
 func TestConcurrentPutMany(t *testing.T) {
 	dir := t.TempDir()
@@ -158,7 +357,13 @@ func TestConcurrentPutMany(t *testing.T) {
 	const writers, batches, perBatch = 8, 20, 10
 	names := make([][]string, writers)
 	errs := make(chan error, writers)
+	total := 0
 	for w := range writers {
+		for b := range batches {
+			for i := range perBatch {
+				total += len(fmt.Sprintf("writer %d batch %d blob %d", w, b, i))
+			}
+		}
 		go func() {
 			for b := range batches {
 				var blobs [][]byte
@@ -192,8 +397,8 @@ func TestConcurrentPutMany(t *testing.T) {
 		}
 	}
 	check(s)
-	if s.next != writers*batches*perBatch {
-		t.Fatalf("%d numbers taken; want %d", s.next, writers*batches*perBatch)
+	if got := len(segmentBytes(t, s, 1)); got != total {
+		t.Fatalf("segment holds %d bytes; want %d, every blob once", got, total)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -214,15 +419,16 @@ func TestRecentBlobNotStoredTwice(t *testing.T) {
 	if _, err := s.PutMany([][]byte{b, []byte("other")}); err != nil {
 		t.Fatal(err)
 	}
-	if s.next != 2 {
-		t.Fatalf("%d numbers taken; want 2", s.next)
+	size := func() int { return len(segmentBytes(t, s, 1)) }
+	if size() != len(b)+len("other") {
+		t.Fatalf("segment holds %d bytes; want %d", size(), len(b)+len("other"))
 	}
 	names, err := s.PutMany([][]byte{b})
 	if err != nil || names[0] != Hash(b) {
 		t.Fatalf("PutMany again = %v, %v", names, err)
 	}
-	if s.next != 2 {
-		t.Fatalf("a blob stored again: %d numbers taken; want 2", s.next)
+	if size() != len(b)+len("other") {
+		t.Fatalf("a blob stored again: segment holds %d bytes", size())
 	}
 	if got, err := s.Get(names[0]); err != nil || string(got) != string(b) {
 		t.Fatalf("Get = %q, %v", got, err)
@@ -230,8 +436,8 @@ func TestRecentBlobNotStoredTwice(t *testing.T) {
 	if err := s.PutNamed(names[0], b); err != nil {
 		t.Fatal(err)
 	}
-	if s.next != 3 {
-		t.Fatalf("PutNamed (repair) did not write: %d numbers taken; want 3", s.next)
+	if size() != 2*len(b)+len("other") {
+		t.Fatalf("PutNamed (repair) did not write: segment holds %d bytes", size())
 	}
 	if got, err := s.Get(names[0]); err != nil || string(got) != string(b) {
 		t.Fatalf("Get after repair = %q, %v", got, err)
@@ -247,7 +453,7 @@ func TestDamagedRecentBlobRestored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Set(seqKey(0), []byte("to be damaged, but not these bytes"), pebble.Sync); err != nil {
+	if _, err := s.segs.files[1].f.WriteAt([]byte("TO"), 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(name); !errors.Is(err, ErrCorrupt) {
@@ -272,10 +478,10 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
-// TestRecentBlobReadByItsNumber: a blob this process stored is read by the
-// number it went in under, without its index lookup; a reopened store,
-// which remembers nothing, needs the index.
-func TestRecentBlobReadByItsNumber(t *testing.T) {
+// TestRecentBlobReadByItsPlace: a blob this process stored is read at the
+// place it went in, without its index lookup; a reopened store, which
+// remembers nothing, needs the index.
+func TestRecentBlobReadByItsPlace(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	if err != nil {
@@ -304,10 +510,10 @@ func TestRecentBlobReadByItsNumber(t *testing.T) {
 	}
 }
 
-// TestBlobsKeepTheOrderGiven: a batch's distinct blobs go in under
-// consecutive numbers in the order given (a record's ciphertext beside its
-// envelopes), whatever their names' order, and the index, read from disk
-// after a reopen, points each name at its own blob.
+// TestBlobsKeepTheOrderGiven: a batch's distinct blobs go in one after the
+// other in the order given (a record's ciphertext beside its envelopes),
+// whatever their names' order, and the index, read from disk after a
+// reopen, points each name at its own blob.
 func TestBlobsKeepTheOrderGiven(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
@@ -316,28 +522,17 @@ func TestBlobsKeepTheOrderGiven(t *testing.T) {
 	}
 	var blobs [][]byte
 	for i := range 40 {
-		blobs = append(blobs, fmt.Appendf(nil, "blob %d", i))
+		blobs = append(blobs, fmt.Appendf(nil, "blob %d;", i))
 	}
-	blobs = append(blobs, blobs[3]) // a repeat takes no number
-	names, err := s.PutMany(blobs)
+	names, err := s.PutMany(append(blobs, blobs[3])) // a repeat is written once
 	if err != nil {
 		t.Fatal(err)
 	}
 	if slices.IsSorted(names[:40]) {
 		t.Fatal("the blobs' names happen to be sorted, so name order and the order given cannot be told apart; pick other blobs")
 	}
-	for i := range 40 {
-		v, closer, err := s.db.Get(seqKey(uint64(i)))
-		if err != nil {
-			t.Fatalf("number %d: %v", i, err)
-		}
-		if string(v) != string(blobs[i]) {
-			t.Errorf("number %d holds %q; want %q, the blob given %d'th", i, v, blobs[i], i)
-		}
-		closer.Close()
-	}
-	if s.next != 40 {
-		t.Errorf("%d numbers taken; want 40", s.next)
+	if got, want := segmentBytes(t, s, 1), bytes.Join(blobs, nil); !bytes.Equal(got, want) {
+		t.Errorf("segment holds %q; want the blobs in the order given, once each: %q", got, want)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -346,9 +541,64 @@ func TestBlobsKeepTheOrderGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for i, name := range names {
+	for i, name := range names[:40] {
 		if got, err := s.Get(name); err != nil || string(got) != string(blobs[i]) {
 			t.Errorf("Get(blob %d) after reopen = %q, %v", i, got, err)
 		}
+	}
+}
+
+// TestReadOnlyNeedsTheStore: opening a store that is not there read-only
+// fails (verify reports it) instead of finding it empty.
+func TestReadOnlyNeedsTheStore(t *testing.T) {
+	if _, err := OpenReadOnly(filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Fatal("OpenReadOnly of a missing directory succeeded")
+	}
+}
+
+// TestReadOnlyWritesNothing: a store opened read-only refuses writes and
+// creates no segment.
+func TestReadOnlyWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Put([]byte("x")); err == nil {
+		t.Fatal("Put on a read-only store succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, SegmentDir, segmentName(1))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a read-only store created a segment: %v", err)
+	}
+}
+
+// TestAdvance: what is left to write after a short vectored write.
+func TestAdvance(t *testing.T) {
+	in := [][]byte{[]byte("ab"), {}, []byte("cde"), []byte("f")}
+	for _, tc := range []struct {
+		n    int
+		want string
+		bufs int
+	}{
+		{0, "abcdef", 4},
+		{1, "bcdef", 4},
+		{2, "cdef", 2}, // the empty buffer after "ab" goes with it
+		{3, "def", 2},
+		{5, "f", 1},
+		{6, "", 0},
+	} {
+		got := advance(in, tc.n)
+		if string(bytes.Join(got, nil)) != tc.want || len(got) != tc.bufs {
+			t.Errorf("advance(%d) = %q in %d buffers; want %q in %d", tc.n, got, len(got), tc.want, tc.bufs)
+		}
+	}
+	if string(bytes.Join(in, nil)) != "abcdef" {
+		t.Errorf("advance changed its argument: %q", in)
 	}
 }

@@ -404,6 +404,18 @@ func TestRecordsConsentAudit(t *testing.T) {
 	if hits := grepTrees(t, []string{e.home, e.keyring}, ms); len(hits) > 0 {
 		t.Errorf("plaintext found on disk:\n%s", strings.Join(hits, "\n"))
 	}
+
+	// A changed byte in a stored blob is found, and named, offline.
+	tampered := filepath.Join(t.TempDir(), "home")
+	copyDir(t, e.home, tampered)
+	seg, ok := largest(filepath.Join(tampered, "data", "blobs", "segments"), ".seg", 1024)
+	if !ok {
+		t.Fatal("no blob segment of 1 KiB or more in data/blobs/segments")
+	}
+	flipMiddle(t, seg, 1)
+	if r := e.run("verify", "--home", tampered, "--output", "json"); r.code == exitOK || !strings.Contains(r.stderr, "blob") {
+		t.Errorf("verify of a home with a blob byte flipped: exit %d; want a failure naming the blob\n%s", r.code, r)
+	}
 	t.Logf("%s took %s", t.Name(), time.Since(start).Round(100*time.Millisecond))
 	_ = fmt.Sprint
 }
