@@ -114,7 +114,7 @@ func (h *handler) actor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readBody(w, r, min(h.maxBody, tx.MaxBatchSize))
+	raw, ok := h.readBody(w, r, min(h.maxBody, tx.MaxBatchSize), false)
 	if !ok {
 		return
 	}

@@ -95,3 +95,29 @@ func TestUploadWaitsForTheBudget(t *testing.T) {
 		t.Fatal("the upload did not give its bytes back")
 	}
 }
+
+// TestUploadShorterThanAnnounced: an upload read into a buffer of its
+// announced length, whose body ends before that, is refused (400), stores
+// nothing and gives its budget back.
+func TestUploadShorterThanAnnounced(t *testing.T) {
+	w := newFuzzWorld(t)
+	const budget = 1 << 20
+	h := &handler{b: fuzzBackend{w.app}, blobs: w.blobs, maxBody: 1 << 20, log: slog.New(slog.DiscardHandler), uploads: semaphore.NewWeighted(budget), pushes: semaphore.NewWeighted(budget)}
+	doc := w.actors[2]
+	b := []byte("a blob whose upload is cut short")
+	batch := blob.EncodeBatch([][]byte{b})
+	req := httptest.NewRequest(http.MethodPost, "/v1/blobs", strings.NewReader(string(batch)))
+	req.ContentLength = int64(len(batch)) + 100
+	req.Header.Set("Authorization", tx.SignRequest(fuzzChain, doc.ID(), doc.Sign, http.MethodPost, "/v1/blobs", time.Now().UnixNano(), batch))
+	rec := httptest.NewRecorder()
+	h.putBlobs(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d %s; want 400", rec.Code, rec.Body)
+	}
+	if w.blobs.HasBlob(blob.Hash(b)) {
+		t.Error("a blob of a body cut short was stored")
+	}
+	if !h.uploads.TryAcquire(budget) {
+		t.Error("the refused upload did not give its bytes back")
+	}
+}

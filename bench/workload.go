@@ -684,15 +684,21 @@ func (w *workload) read(hc *http.Client, api string, reader ident.Private, ids [
 	if err != nil {
 		return err
 	}
-	out, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("read %s: %w", ids[0], err)
-	}
-	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(out, want) {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error, Log string }
-		_ = json.Unmarshal(out, &e)
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
 		return fmt.Errorf("read %s: HTTP %d %s%s", ids[0], resp.StatusCode, e.Error, e.Log)
+	}
+	// The whole answer is read, as a reader would; only its start is kept.
+	// (Collecting it with io.ReadAll, its buffer grown as it came, was an
+	// eighth of the read phase's CPU at 100,000 records.)
+	head := make([]byte, len(want))
+	if _, err := io.ReadFull(resp.Body, head); err != nil || !bytes.Equal(head, want) {
+		return fmt.Errorf("read %s: the answer does not begin with the record read (%q, %v)", ids[0], head, err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("read %s: %w", ids[0], err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (c *Client) send(req *http.Request, out any) error {
 		return fmt.Errorf("cannot reach the node at %s (%v); is `medchain node` running, and is --node right?", c.base, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	b, err := readBody(resp, 256<<20)
 	if err != nil {
 		return fmt.Errorf("read response from %s: %w", c.base, err)
 	}
@@ -133,4 +133,18 @@ func (c *Client) Members(ctx context.Context, org string) ([]string, error) {
 	}
 	err := c.do(ctx, http.MethodGet, "/v1/orgs/"+url.PathEscape(org)+"/members", nil, &out)
 	return out.Members, err
+}
+
+// readBody reads resp's body, at most limit bytes, into a buffer of the
+// size the node announced when it did (the node sends JSON answers whole,
+// with their length), instead of one grown as the bytes come.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
