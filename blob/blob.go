@@ -9,7 +9,7 @@
 // segment's and the index's, shared with the batches written at the same
 // time. A blob's bytes are written once: kept in Pebble they went to its
 // write-ahead log, then its memtable, then a table file, and those copies
-// were a third of the CPU of a node taking records.
+// were about 30% of the CPU of a node taking records.
 //
 // Erasing a blob (crypto-shredding, planned) will need no rewrite either:
 // drop its index entry and punch its range out of its segment.
