@@ -291,6 +291,32 @@ func TestSegmentsRoll(t *testing.T) {
 	}
 }
 
+// TestAppendsMoveOnAfterAFailedSync: once a segment's sync has failed
+// (appends no longer go to it), the next blobs begin a new segment, and
+// the blobs before stay readable.
+func TestAppendsMoveOnAfterAFailedSync(t *testing.T) {
+	s := openTemp(t)
+	before, err := s.Put([]byte("before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.segs.mu.Lock()
+	s.segs.active = nil // as append leaves it after a failed sync
+	s.segs.mu.Unlock()
+	after, err := s.Put([]byte("after"))
+	if err != nil {
+		t.Fatalf("Put after a failed sync: %v", err)
+	}
+	if got := string(segmentBytes(t, s, 2)); got != "after" {
+		t.Errorf("segment 2 holds %q; want the blob stored after the failure", got)
+	}
+	for _, n := range []string{before, after} {
+		if _, err := s.Get(n); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 // TestIndexWithoutBlob: an index entry that names bytes its segment does
 // not hold is corruption, not absence.
 func TestIndexWithoutBlob(t *testing.T) {

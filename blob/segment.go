@@ -63,7 +63,8 @@ type segments struct {
 
 	mu     sync.RWMutex
 	files  map[uint32]*segment
-	active *segment // the segment appends go to; nil until the first
+	active *segment // the segment appends go to; nil until the first, and after a failed sync
+	last   uint32   // the highest segment number there is
 }
 
 // segment is one file of a store.
@@ -117,8 +118,8 @@ func openSegments(dir string, readOnly bool) (*segments, error) {
 		}
 		g := &segment{num: uint32(n), f: f, end: fi.Size()}
 		s.files[g.num] = g
-		if s.active == nil || g.num > s.active.num {
-			s.active = g
+		if g.num > s.last {
+			s.active, s.last = g, g.num
 		}
 	}
 	return s, nil
@@ -144,12 +145,8 @@ func (s *segments) reserve(n int64) (*segment, int64, error) {
 	defer s.mu.Unlock()
 	g := s.active
 	if g == nil || g.end > 0 && g.end+n > s.max {
-		var num uint32 = 1
-		if g != nil {
-			num = g.num + 1
-		}
 		var err error
-		if g, err = s.create(num); err != nil {
+		if g, err = s.create(s.last + 1); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -174,7 +171,7 @@ func (s *segments) create(num uint32) (*segment, error) {
 	}
 	g := &segment{num: num, f: f}
 	s.files[num] = g
-	s.active = g
+	s.active, s.last = g, num
 	return g, nil
 }
 
