@@ -66,7 +66,7 @@ type Store struct {
 const IndexDir = "index"
 
 // recentMax bounds each generation of [recent]: two of them hold the last
-// 64Ki to 128Ki names stored, about 10 MB.
+// 64Ki to 128Ki names stored, about 12 MB.
 const recentMax = 1 << 16
 
 // recent remembers the names this process stored, each with its place, so
