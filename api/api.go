@@ -55,11 +55,30 @@ type handler struct {
 	replays replayCache
 	uploads *semaphore.Weighted // bytes of actors' upload bodies being read or stored; see uploadBody
 	pushes  *semaphore.Weighted // the same for peers' pushes
+	// slowest is the time an upload of n bytes may take to arrive once it
+	// holds its share of the budget; nil: the server's ReadTimeout alone.
+	slowest func(n int64) time.Duration
+}
+
+// ReadTimeout bounds the time a request, body included, may take to
+// arrive: a client that sends its body slower than that loses the
+// connection instead of holding the node's memory. An upload is given
+// its own deadline instead (UploadTime), from when it gets its share of
+// the upload budget.
+const ReadTimeout = 60 * time.Second
+
+// MinUploadRate is the slowest an upload's body may arrive, in bytes per
+// second, after a grace of 30 s: a 256 MiB batch has 4 min 46 s.
+const MinUploadRate = 1 << 20
+
+// UploadTime is the time an upload of n bytes may take to arrive.
+func UploadTime(n int64) time.Duration {
+	return 30*time.Second + time.Duration(n)*time.Second/MinUploadRate
 }
 
 // NewHandler returns the API's routes.
 func NewHandler(b Backend, blobs BlobBackend, maxBody int64, log *slog.Logger) http.Handler {
-	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log, uploads: semaphore.NewWeighted(UploadBudget), pushes: semaphore.NewWeighted(UploadBudget)}
+	h := &handler{b: b, blobs: blobs, maxBody: maxBody, log: log, uploads: semaphore.NewWeighted(UploadBudget), pushes: semaphore.NewWeighted(UploadBudget), slowest: UploadTime}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/actors/{id}", h.actor)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
@@ -63,6 +64,10 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request, limit int64, 
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return nil, false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeError(w, http.StatusRequestTimeout, fmt.Sprintf("request body arrived too slowly (an upload gets 30 s plus a second per %d bytes); send it again", MinUploadRate))
 		return nil, false
 	}
 	if err != nil {
@@ -148,6 +153,11 @@ func (h *handler) uploadBody(w http.ResponseWriter, r *http.Request, limit int64
 		return nil, nil, false
 	}
 	release = func() { budget.Release(n) }
+	if h.slowest != nil {
+		// Not supported by every ResponseWriter (test recorders); the
+		// server's ReadTimeout still holds there.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.slowest(n)))
+	}
 	if body, ok = h.readBody(w, r, limit, true); !ok {
 		release()
 		return nil, nil, false

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -119,5 +122,56 @@ func TestUploadShorterThanAnnounced(t *testing.T) {
 	}
 	if !h.uploads.TryAcquire(budget) {
 		t.Error("the refused upload did not give its bytes back")
+	}
+}
+
+// TestSlowUploadCutOff: an upload whose body stops arriving is answered
+// 408 once its time is up, stores nothing and gives its budget back,
+// instead of holding its share of the budget for as long as the client
+// likes.
+func TestSlowUploadCutOff(t *testing.T) {
+	w := newFuzzWorld(t)
+	const budget = 1 << 20
+	h := &handler{b: fuzzBackend{w.app}, blobs: w.blobs, maxBody: 1 << 20, log: slog.New(slog.DiscardHandler),
+		uploads: semaphore.NewWeighted(budget), pushes: semaphore.NewWeighted(budget),
+		slowest: func(int64) time.Duration { return 200 * time.Millisecond }}
+	srv := httptest.NewServer(http.HandlerFunc(h.putBlobs))
+	defer srv.Close()
+	doc := w.actors[2]
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	auth := tx.SignRequest(fuzzChain, doc.ID(), doc.Sign, http.MethodPost, "/v1/blobs", time.Now().UnixNano(), []byte("whatever"))
+	// Headers and the first 10 of 1,000 bytes, then nothing.
+	fmt.Fprintf(conn, "POST /v1/blobs HTTP/1.1\r\nHost: node\r\nContent-Length: 1000\r\nAuthorization: %s\r\n\r\n0123456789", auth)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status %d; want 408", resp.StatusCode)
+	}
+	if !h.uploads.TryAcquire(budget) {
+		t.Error("the stalled upload did not give its bytes back")
+	}
+}
+
+// TestUploadTime: an upload's time grows with its length, from 30 s.
+func TestUploadTime(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want time.Duration
+	}{
+		{0, 30 * time.Second},
+		{MinUploadRate, 31 * time.Second},
+		{blob.MaxBatch, 30*time.Second + 256*time.Second},
+	} {
+		if got := UploadTime(tc.n); got != tc.want {
+			t.Errorf("UploadTime(%d) = %v; want %v", tc.n, got, tc.want)
+		}
 	}
 }

@@ -129,6 +129,7 @@ func (n *Node) start(o Options) error {
 	n.server = &http.Server{
 		Handler:           api.NewHandler(n, n.blobs, n.cfg.MaxBodyBytes, n.log),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       api.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 	}
 	go func() {
