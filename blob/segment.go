@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -145,6 +146,9 @@ func (s *segments) reserve(n int64) (*segment, int64, error) {
 	defer s.mu.Unlock()
 	g := s.active
 	if g == nil || g.end > 0 && g.end+n > s.max {
+		if s.last == math.MaxUint32 {
+			return nil, 0, fmt.Errorf("no segment number left after %s", segmentName(s.last))
+		}
 		var err error
 		if g, err = s.create(s.last + 1); err != nil {
 			return nil, 0, err
