@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble"
@@ -626,5 +628,27 @@ func TestAdvance(t *testing.T) {
 	}
 	if string(bytes.Join(in, nil)) != "abcdef" {
 		t.Errorf("advance changed its argument: %q", in)
+	}
+}
+
+// TestSegmentNumbersRunOut: after a segment numbered 4294967295 (planted:
+// four billion segments are not written), a new segment is refused rather
+// than numbered 0, which reopening would skip.
+func TestSegmentNumbersRunOut(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, SegmentDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SegmentDir, segmentName(math.MaxUint32)), []byte("full"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.segs.max = 4
+	if _, err := s.Put([]byte("x")); err == nil || !strings.Contains(err.Error(), "no segment number left") {
+		t.Fatalf("Put past the last segment number = %v; want a refusal", err)
 	}
 }
