@@ -147,7 +147,7 @@ func (s *segments) reserve(n int64) (*segment, int64, error) {
 	g := s.active
 	if g == nil || g.end > 0 && g.end+n > s.max {
 		if s.last == math.MaxUint32 {
-			return nil, 0, fmt.Errorf("no segment number left after %s", segmentName(s.last))
+			return nil, 0, fmt.Errorf("no segment number left after %s; a store cannot grow past it, so give the node a new blob directory and let it fetch blobs from its peers", segmentName(s.last))
 		}
 		var err error
 		if g, err = s.create(s.last + 1); err != nil {
@@ -210,7 +210,7 @@ func (s *segments) append(blobs [][]byte) ([]place, error) {
 	for start := 0; start < len(blobs); start += maxIovecs {
 		chunk := blobs[start:min(start+maxIovecs, len(blobs))]
 		if err := writeAt(g.f, chunk, int64(places[start].off)); err != nil {
-			return nil, fmt.Errorf("write segment %d: %w", g.num, err)
+			return nil, fmt.Errorf("write segment %d: %w (check the disk: space and I/O errors; the upload can be sent again)", g.num, err)
 		}
 	}
 	if err := g.sync(); err != nil {
@@ -219,7 +219,7 @@ func (s *segments) append(blobs [][]byte) ([]place, error) {
 			s.active = nil // appends continue in a new segment
 		}
 		s.mu.Unlock()
-		return nil, fmt.Errorf("sync segment %d: %w", g.num, err)
+		return nil, fmt.Errorf("sync segment %d: %w (check the disk for I/O errors; later blobs go to a new segment, and the upload can be sent again)", g.num, err)
 	}
 	return places, nil
 }
