@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -484,10 +483,13 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	el := time.Since(start)
 	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy = cpu.stop(len(w.written))
 	end()
-	// The records' sealed contents, dropped as each was stored, go back to
-	// the system before the phases that follow: gigabytes at 1,000,000
-	// records, which would otherwise stay with the bench process.
-	debug.FreeOSMemory()
+	// The records' sealed contents, dropped as each was stored, are left to
+	// the runtime, which hands memory it no longer needs back to the system
+	// in the background. Forcing it all back here (debug.FreeOSMemory), as
+	// the bench once did, also took the node's own free heap, which shares
+	// this process: the reads then faulted every page of it in again, which
+	// no running node does, at ~13 µs a fault on a virtual machine without
+	// hardware page tables (docs/performance.md, "Page faults").
 	rep.Records = len(w.written)
 	rep.RecordsPerS = float64(len(w.written)) / el.Seconds()
 	rep.WriteP50Ms, rep.WriteP99Ms = percentile(lat, 50), percentile(lat, 99)
