@@ -144,7 +144,8 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int, rep *Repo
 		return nil
 	})
 	rep.BaselineTxPerS = float64(count) / time.Since(start).Seconds()
-	rep.BaselineCPUUsPerTx, rep.BaselineCPUBusy = cpu.stop(count)
+	c := cpu.stop(count)
+	rep.BaselineCPUUsPerTx, rep.BaselineCPUBusy, rep.BaselineFaultsPerTx = c.cpuUs, c.busy, c.faults
 	rep.BaselineTxBytes = txBytes
 	o.logf("baseline: %.0f tx/s", rep.BaselineTxPerS)
 	return err

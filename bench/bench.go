@@ -93,6 +93,13 @@ type Report struct {
 	WriteCPUBusy        float64 `json:"write_cpu_busy"`
 	ReadCPUUsPerRead    float64 `json:"read_cpu_us_per_read"`
 	ReadCPUBusy         float64 `json:"read_cpu_busy"`
+	// Page faults of the whole process per unit of work in each timed
+	// phase: each costs microseconds of CPU, more on a virtual machine
+	// without hardware page tables (docs/performance.md, "Page faults").
+	WriteFaultsPerRecord    float64 `json:"write_faults_per_record"`
+	ReadFaultsPerRead       float64 `json:"read_faults_per_read"`
+	SingleReadFaultsPerRead float64 `json:"single_read_faults_per_read"`
+	BaselineFaultsPerTx     float64 `json:"baseline_faults_per_tx"`
 	// The same reads one record per request (the figures above when
 	// read_batch is 1).
 	SingleReadsPerS    float64 `json:"single_reads_per_s"`

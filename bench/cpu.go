@@ -7,27 +7,45 @@ import (
 
 // cpuMeter measures the CPU time the whole process spends over a timed
 // phase: the nodes and the load generator alike (both run here, on the same
-// cores), in user and system mode.
+// cores), in user and system mode; and the page faults it took, each the
+// first touch of a page of memory the process had not used or had handed
+// back to the system.
 type cpuMeter struct {
-	cpu  time.Duration
+	use  usage
 	wall time.Time
 	ok   bool
 }
 
-func startCPU() cpuMeter {
-	cpu, ok := processCPU()
-	return cpuMeter{cpu: cpu, wall: time.Now(), ok: ok}
+// usage is what the system reports a process has used so far.
+type usage struct {
+	cpu    time.Duration
+	faults int64
 }
 
-// stop returns the CPU time spent per unit of work, in microseconds, and the
-// share of the machine's cores it kept busy (0 to 1). Both are 0 where the
-// platform does not report process CPU time.
-func (m cpuMeter) stop(units int) (usPerUnit, busy float64) {
-	cpu, ok := processCPU()
+// phaseCost is what a timed phase cost per unit of work.
+type phaseCost struct {
+	cpuUs  float64 // CPU time, microseconds
+	busy   float64 // the share of the machine's cores kept busy, 0 to 1
+	faults float64 // page faults
+}
+
+func startCPU() cpuMeter {
+	use, ok := processUsage()
+	return cpuMeter{use: use, wall: time.Now(), ok: ok}
+}
+
+// stop returns what the phase cost per unit of work: all zero where the
+// platform does not report process usage.
+func (m cpuMeter) stop(units int) phaseCost {
+	use, ok := processUsage()
 	wall := time.Since(m.wall)
 	if !ok || !m.ok || units <= 0 || wall <= 0 {
-		return 0, 0
+		return phaseCost{}
 	}
-	used := cpu - m.cpu
-	return float64(used.Microseconds()) / float64(units), used.Seconds() / (wall.Seconds() * float64(runtime.NumCPU()))
+	used := use.cpu - m.use.cpu
+	return phaseCost{
+		cpuUs:  float64(used.Microseconds()) / float64(units),
+		busy:   used.Seconds() / (wall.Seconds() * float64(runtime.NumCPU())),
+		faults: float64(use.faults-m.use.faults) / float64(units),
+	}
 }

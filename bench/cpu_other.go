@@ -2,7 +2,5 @@
 
 package bench
 
-import "time"
-
-// processCPU is not measured on this platform.
-func processCPU() (time.Duration, bool) { return 0, false }
+// processUsage is not measured on this platform.
+func processUsage() (usage, bool) { return usage{}, false }

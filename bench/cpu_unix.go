@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// processCPU returns the user and system CPU time of this process so far.
-func processCPU() (time.Duration, bool) {
+// processUsage returns the user and system CPU time of this process so far,
+// and its page faults (minor and major).
+func processUsage() (usage, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
+		return usage{}, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), faults: int64(ru.Minflt) + int64(ru.Majflt)}, true
 }

@@ -481,7 +481,8 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 		return nil
 	})
 	el := time.Since(start)
-	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy = cpu.stop(len(w.written))
+	c := cpu.stop(len(w.written))
+	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy, rep.WriteFaultsPerRecord = c.cpuUs, c.busy, c.faults
 	end()
 	// The records' sealed contents, dropped as each was stored, are left to
 	// the runtime, which hands memory it no longer needs back to the system
@@ -566,8 +567,9 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	}
 	rep.Reads, rep.ReadBatch = f.n, k
 	rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms = f.perS, f.p50, f.p99
-	rep.ReadCPUUsPerRead, rep.ReadCPUBusy = f.cpuUs, f.busy
-	rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+	rep.ReadCPUUsPerRead, rep.ReadCPUBusy, rep.ReadFaultsPerRead = f.cost.cpuUs, f.cost.busy, f.cost.faults
+	rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms = f.perS, f.p50, f.p99
+	rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead = f.cost.cpuUs, f.cost.faults
 	read, seen := f.n, f.patients
 	if k > 1 {
 		// The same number of records again, one per request, so that every
@@ -575,7 +577,8 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		if f, err = w.readPhase("single-reads", byPatient, patients, 1, o.Seed^0x5eed); err != nil {
 			return err
 		}
-		rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms, rep.SingleReadCPUUs = f.perS, f.p50, f.p99, f.cpuUs
+		rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms = f.perS, f.p50, f.p99
+		rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead = f.cost.cpuUs, f.cost.faults
 		read, seen = read+f.n, append(seen, f.patients...)
 	}
 	return w.accounted(ctx, seen, read)
@@ -619,9 +622,10 @@ func (w *workload) accounted(ctx context.Context, patients []int, want int) erro
 // request latency percentiles in ms, CPU µs per record and the share of
 // the cores busy.
 type readFigures struct {
-	n                           int
-	perS, p50, p99, cpuUs, busy float64
-	patients                    []int // whose records each request read
+	n              int
+	perS, p50, p99 float64
+	cost           phaseCost
+	patients       []int // whose records each request read
 }
 
 // readPhase reads --reads records with --readers concurrent readers, k per
@@ -658,7 +662,7 @@ func (w *workload) readPhase(name string, byPatient map[int][]string, patients [
 	})
 	el := time.Since(start)
 	f := readFigures{n: int(read.Load()), patients: who}
-	f.cpuUs, f.busy = cpu.stop(f.n)
+	f.cost = cpu.stop(f.n)
 	end()
 	f.perS = float64(f.n) / el.Seconds()
 	f.p50, f.p99 = percentile(lat, 50), percentile(lat, 99)

@@ -27,6 +27,17 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
 	}
+	// Page faults: a new node's first writes touch memory the process never
+	// had (its state store's memtables, at least); the other phases may
+	// touch none.
+	if v, ok := m["write_faults_per_record"].(float64); !ok || v <= 0 {
+		t.Errorf("write_faults_per_record = %v, want a positive number", m["write_faults_per_record"])
+	}
+	for _, k := range []string{"read_faults_per_read", "single_read_faults_per_read", "baseline_faults_per_tx"} {
+		if v, ok := m[k].(float64); !ok || v < 0 {
+			t.Errorf("%s = %v, want a number, 0 or more", k, m[k])
+		}
+	}
 	if m["records"] != float64(512) || m["reads"] != float64(100) || m["batch"] != float64(64) || m["read_batch"] != float64(8) {
 		t.Errorf("records, reads, batch, read_batch = %v, %v, %v, %v; want 512, 100, 64, 8", m["records"], m["reads"], m["batch"], m["read_batch"])
 	}

@@ -121,6 +121,7 @@ func benchTable(r *bench.Report) string {
 	row("block interval", fmt.Sprintf("%.0f ms", r.BlockIntervalMs))
 	row("CPU per record / per tx", fmt.Sprintf("%.0f µs / %.0f µs (cores %.0f%% / %.0f%% busy; baseline's tx)",
 		r.WriteCPUUsPerRecord, r.BaselineCPUUsPerTx, 100*r.WriteCPUBusy, 100*r.BaselineCPUBusy))
+	row("page faults per record / tx", fmt.Sprintf("%.2f / %.2f", r.WriteFaultsPerRecord, r.BaselineFaultsPerTx))
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
 	if r.PacedRecords > 0 {
 		row("paced writes", fmt.Sprintf("%d records/s offered, %.0f committed (%d records)", r.PacedRate, r.PacedRecordsPerS, r.PacedRecords))
@@ -129,8 +130,9 @@ func benchTable(r *bench.Report) string {
 	}
 	row("reads/s", fmt.Sprintf("%.0f (%d records, %d per request)", r.ReadsPerS, r.Reads, r.ReadBatch))
 	row("read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms", r.ReadP50Ms, r.ReadP99Ms))
-	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy))
-	row("one-record reads/s", fmt.Sprintf("%.0f (p50 %.1f ms, p99 %.1f ms, CPU %.0f µs per read)", r.SingleReadsPerS, r.SingleReadP50Ms, r.SingleReadP99Ms, r.SingleReadCPUUs))
+	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy; %.2f page faults)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy, r.ReadFaultsPerRead))
+	row("one-record reads/s", fmt.Sprintf("%.0f (p50 %.1f ms, p99 %.1f ms, CPU %.0f µs and %.2f page faults per read)",
+		r.SingleReadsPerS, r.SingleReadP50Ms, r.SingleReadP99Ms, r.SingleReadCPUUs, r.SingleReadFaultsPerRead))
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
 	row("  without the record lookup", fmt.Sprintf("%.1f µs / %.1f µs", r.EvaluateP50Us, r.EvaluateP99Us))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
