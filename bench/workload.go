@@ -619,8 +619,7 @@ func (w *workload) accounted(ctx context.Context, patients []int, want int) erro
 }
 
 // readFigures are one read phase's measurements: records read per second,
-// request latency percentiles in ms, CPU µs per record and the share of
-// the cores busy.
+// request latency percentiles in ms, and the phase's cost per record read.
 type readFigures struct {
 	n              int
 	perS, p50, p99 float64
