@@ -82,9 +82,29 @@ func getActor(r reader, id string) (*Actor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read actor %s: %w", id, err)
 	}
+	a, err := decodeActor(b)
+	if err != nil {
+		return nil, fmt.Errorf("state holds a corrupt actor %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// decodeActor decodes an actor as the ledger stores it. Its kind becomes
+// this package's own constant, so that checking it reads nothing of the
+// actor's: once the cached actors outgrow the CPU's caches, reading the
+// kind's bytes was a cache miss of its own in every consent decision
+// (BenchmarkAuthorizeRecordScale at 100,000 patients: 1,338 – 1,364 →
+// 1,065 – 1,136 ns).
+func decodeActor(b []byte) (*Actor, error) {
 	var a Actor
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("state holds a corrupt actor %s: %w", id, err)
+		return nil, err
+	}
+	for _, k := range [...]string{KindAdmin, KindOrg, KindMember, KindPatient, KindNode} {
+		if a.Kind == k {
+			a.Kind = k
+			break
+		}
 	}
 	return &a, nil
 }
