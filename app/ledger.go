@@ -93,8 +93,8 @@ func getActor(r reader, id string) (*Actor, error) {
 // this package's own constant, so that checking it reads nothing of the
 // actor's: once the cached actors outgrow the CPU's caches, reading the
 // kind's bytes was a cache miss of its own in every consent decision
-// (BenchmarkAuthorizeRecordScale at 100,000 patients: 1,338 – 1,364 →
-// 1,065 – 1,136 ns).
+// (BenchmarkAuthorizeRecordScale at 100,000 patients: 1,334 – 1,496 →
+// 1,160 – 1,245 ns).
 func decodeActor(b []byte) (*Actor, error) {
 	var a Actor
 	if err := json.Unmarshal(b, &a); err != nil {
