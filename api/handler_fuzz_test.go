@@ -259,6 +259,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "/v1/records?patient=nobody", []byte{}, "", uint8(3))                                                                // bad patient param
 	f.Add("GET", "/v1/consents?patient="+alice.ID(), []byte{}, "", uint8(3))                                                          // grantee asks for patient's list: 403
 	f.Add("GET", "/v1/access", []byte{}, "", uint8(2))                                                                                // own access log
+	f.Add("GET", "/v1/records?patient="+alice.ID()+"&limit=1&after=r0", []byte{}, "", uint8(2))                                       // a page
+	f.Add("GET", "/v1/access?limit=1001&after=%00", []byte{}, "", uint8(2))                                                           // bad page
 	f.Add("GET", "/v1/access?patient="+alice.ID()+"&patient=x", []byte{}, "", uint8(3))                                               // repeated param
 	f.Add("GET", "/v1/consents", []byte{}, staleAuth, uint8(0))                                                                       // stale signature
 	f.Add("GET", "/v1/consents", []byte{}, "Medchain a:b:c", uint8(0))                                                                // malformed header

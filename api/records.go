@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/medchain/medchain/app"
@@ -481,12 +483,52 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "say whose records: ?patient=ID")
 		return
 	}
-	recs, err := h.b.App().Records(who.ID, patient)
+	pg, ok := page(w, r)
+	if !ok {
+		return
+	}
+	recs, next, err := h.b.App().RecordsPage(who.ID, patient, pg)
 	if err != nil {
 		h.txError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
+	writeJSON(w, http.StatusOK, paged("records", recs, next))
+}
+
+// page reads a listing's optional page: ?limit=N (1 to app.MaxPageLimit)
+// and ?after=CURSOR, the next of the page before. Without limit a listing
+// is whole, as it always was.
+func page(w http.ResponseWriter, r *http.Request) (app.Page, bool) {
+	q := r.URL.Query()
+	var pg app.Page
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > app.MaxPageLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", app.MaxPageLimit))
+			return pg, false
+		}
+		pg.Limit = n
+	}
+	pg.After = q.Get("after")
+	if len(pg.After) > maxCursor || strings.ContainsFunc(pg.After, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		writeError(w, http.StatusBadRequest, "after must be the next cursor of the page before, as the node returned it")
+		return pg, false
+	}
+	return pg, true
+}
+
+// maxCursor bounds a page cursor: an access event's key within its log is
+// a height, a transaction hash and a record ID.
+const maxCursor = 256
+
+// paged is a listing's answer: its entries under name, and the cursor of
+// its next page when it was cut short.
+func paged(name string, entries any, next string) map[string]any {
+	m := map[string]any{name: entries}
+	if next != "" {
+		m["next"] = next
+	}
+	return m
 }
 
 func (h *handler) listConsents(w http.ResponseWriter, r *http.Request) {
@@ -515,12 +557,16 @@ func (h *handler) accessLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "only the patient reads its access log")
 		return
 	}
-	evs, err := h.b.App().AccessLog(patient)
+	pg, ok := page(w, r)
+	if !ok {
+		return
+	}
+	evs, next, err := h.b.App().AccessLogPage(patient, pg)
 	if err != nil {
 		h.txError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	writeJSON(w, http.StatusOK, paged("events", evs, next))
 }
 
 func (h *handler) epochs(w http.ResponseWriter, r *http.Request) {

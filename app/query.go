@@ -41,38 +41,63 @@ func (a *App) GetRecord(id string) (*Record, error) {
 	return &r, nil
 }
 
+// Page bounds a listing: the entries after the one After names (from the
+// first when empty), at most Limit of them (all when 0). A listing cut
+// short returns the After of its next page; "" when nothing is left.
+type Page struct {
+	After string
+	Limit int
+}
+
+// MaxPageLimit bounds Page.Limit where a client sets it.
+const MaxPageLimit = 1000
+
 // Records lists the patient's records that who may see: all of them for the
 // patient, those a consent covers for anyone else.
 func (a *App) Records(who, patient string) ([]Record, error) {
-	ids, err := scanIDs(a.store, []byte("precord/"+patient+"/"))
-	if err != nil {
-		return nil, err
-	}
+	recs, _, err := a.RecordsPage(who, patient, Page{})
+	return recs, err
+}
+
+// RecordsPage is Records a page at a time, in record ID order; a page's
+// After is the last record ID of the page before.
+func (a *App) RecordsPage(who, patient string, pg Page) ([]Record, string, error) {
 	var cs []consent.Consent
 	var req consent.Request
 	if who != patient {
 		act, err := a.actor(a.store, who)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		set, err := a.consentsOf(a.store, nil, patient)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		cs = set.Consents()
 		req = consent.Request{Requester: requesterOf(act), Action: consent.ActionRead, Time: a.BlockTime()}
 	}
-	out := []Record{}
-	for _, id := range ids {
-		r, err := a.GetRecord(id)
-		if err != nil {
-			return nil, err
+	prefix := "precord/" + patient + "/"
+	out, next := []Record{}, ""
+	var inner error
+	err := a.store.ScanAfter([]byte(prefix), []byte(pg.After), func(k, _ []byte) bool {
+		var r *Record
+		if r, inner = a.GetRecord(string(k[len(prefix):])); inner != nil {
+			return false
 		}
-		if who == patient || who == r.Author || listable(cs, req, r) {
-			out = append(out, *r)
+		if who != patient && who != r.Author && !listable(cs, req, r) {
+			return true
 		}
+		if pg.Limit > 0 && len(out) == pg.Limit {
+			next = out[len(out)-1].ID // one more remains
+			return false
+		}
+		out = append(out, *r)
+		return true
+	})
+	if err = errors.Join(err, inner); err != nil {
+		return nil, "", err
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // listable reports whether some consent covers r for req, for any of its
@@ -146,17 +171,32 @@ func (a *App) GetConsent(id string) (*Consent, error) {
 
 // AccessLog lists the access events of a patient's records, oldest first.
 func (a *App) AccessLog(patient string) ([]AccessEvent, error) {
-	out := []AccessEvent{}
+	evs, _, err := a.AccessLogPage(patient, Page{})
+	return evs, err
+}
+
+// AccessLogPage is AccessLog a page at a time; a page's After is the
+// cursor the page before returned (the last event's key within the log).
+func (a *App) AccessLogPage(patient string, pg Page) ([]AccessEvent, string, error) {
+	prefix := "access/" + patient + "/"
+	out, next, last := []AccessEvent{}, "", ""
 	var inner error
-	err := a.store.Scan([]byte("access/"+patient+"/"), func(k, v []byte) bool {
+	err := a.store.ScanAfter([]byte(prefix), []byte(pg.After), func(k, v []byte) bool {
+		if pg.Limit > 0 && len(out) == pg.Limit {
+			next = last // one more remains
+			return false
+		}
 		var ev AccessEvent
 		if inner = decodeEntry(k, v, func(b []byte) error { return jsonUnmarshal(b, &ev) }); inner != nil {
 			return false
 		}
-		out = append(out, ev)
+		out, last = append(out, ev), string(k[len(prefix):])
 		return true
 	})
-	return out, errors.Join(err, inner)
+	if err = errors.Join(err, inner); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
 }
 
 // Epochs returns the patient's current key epoch of every category.

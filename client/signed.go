@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/medchain/medchain/blob"
@@ -85,13 +86,46 @@ func (c *Client) PutBlobs(ctx context.Context, key ident.Private, blobs [][]byte
 	return out.Copies, err
 }
 
-// Records lists the patient's records that key may see.
+// pageLimit is how many entries a listing asks the node for at a time.
+const pageLimit = 1000
+
+// Records lists the patient's records that key may see, a page at a time.
 func (c *Client) Records(ctx context.Context, key ident.Private, patient string) ([]Record, error) {
-	var out struct {
-		Records []Record `json:"records"`
+	all := []Record{}
+	err := pages(func(after string) (string, error) {
+		var out struct {
+			Records []Record `json:"records"`
+			Next    string   `json:"next"`
+		}
+		err := c.signedDo(ctx, key, http.MethodGet, pageURI("/v1/records?patient="+url.QueryEscape(patient), after), nil, &out)
+		all = append(all, out.Records...)
+		return out.Next, err
+	})
+	return all, err
+}
+
+// pages calls get for each page of a listing, from the first, until one
+// names no next page.
+func pages(get func(after string) (next string, err error)) error {
+	after := ""
+	for {
+		next, err := get(after)
+		if err != nil || next == "" {
+			return err
+		}
+		if next == after {
+			return fmt.Errorf("the node returned the same page cursor twice (%q); it is not following the listing's order", next)
+		}
+		after = next
 	}
-	err := c.signedDo(ctx, key, http.MethodGet, "/v1/records?patient="+url.QueryEscape(patient), nil, &out)
-	return out.Records, err
+}
+
+func pageURI(uri, after string) string {
+	uri += "&limit=" + strconv.Itoa(pageLimit)
+	if after != "" {
+		uri += "&after=" + url.QueryEscape(after)
+	}
+	return uri
 }
 
 // Consents lists consents: the patient's own when patient is set, else
@@ -108,13 +142,20 @@ func (c *Client) Consents(ctx context.Context, key ident.Private, patient string
 	return out.Consents, err
 }
 
-// AccessLog lists the access events on the patient's records.
+// AccessLog lists the access events on the patient's records, oldest
+// first, a page at a time.
 func (c *Client) AccessLog(ctx context.Context, key ident.Private, patient string) ([]AccessEvent, error) {
-	var out struct {
-		Events []AccessEvent `json:"events"`
-	}
-	err := c.signedDo(ctx, key, http.MethodGet, "/v1/access?patient="+url.QueryEscape(patient), nil, &out)
-	return out.Events, err
+	all := []AccessEvent{}
+	err := pages(func(after string) (string, error) {
+		var out struct {
+			Events []AccessEvent `json:"events"`
+			Next   string        `json:"next"`
+		}
+		err := c.signedDo(ctx, key, http.MethodGet, pageURI("/v1/access?patient="+url.QueryEscape(patient), after), nil, &out)
+		all = append(all, out.Events...)
+		return out.Next, err
+	})
+	return all, err
 }
 
 // Epochs returns the patient's current key epochs by category.

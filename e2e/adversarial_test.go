@@ -27,6 +27,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -635,6 +636,52 @@ func TestAdversarial(t *testing.T) {
 		r, _ = a.signedGet("/v1/consents?patient="+alice.ID(), &lee, time.Now(), "", "")
 		a.want(t, "GET /v1/consents?patient=alice signed by dr-lee", r, http.StatusForbidden)
 		unchanged(t, "signed GETs")
+	})
+
+	t.Run("listing pages", func(t *testing.T) {
+		alice := K["alice"]
+		records, access := "/v1/records?patient="+alice.ID()+"&", "/v1/access?"
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "limit=-1", "limit=1&after=a%20b", "after=" + strings.Repeat("a", 257)} {
+			for _, base := range []string{records, access} {
+				r, _ := a.signedGet(base+q, &alice, time.Now(), "", "")
+				a.want(t, "GET "+base+q, r, http.StatusBadRequest)
+			}
+		}
+		// One entry a page, following each page's next, gives the whole
+		// listing in order; the last page names no next. (Longer listings:
+		// TestListingPages in app.)
+		for _, l := range []struct{ base, field, key string }{{records, "records", "id"}, {access, "events", "record"}} {
+			var whole []string
+			r, _ := a.signedGet(l.base+"limit=1000", &alice, time.Now(), "", "")
+			entries, _ := r.body[l.field].([]any)
+			for _, e := range entries {
+				whole = append(whole, fmt.Sprint(e.(map[string]any)[l.key]))
+			}
+			if r.status != http.StatusOK || len(whole) == 0 || r.body["next"] != nil {
+				t.Fatalf("GET %slimit=1000: %s; want some %s and no next", l.base, r, l.field)
+			}
+			var paged []string
+			for after := ""; len(paged) <= len(whole); {
+				uri := l.base + "limit=1"
+				if after != "" {
+					uri += "&after=" + url.QueryEscape(after)
+				}
+				r, _ := a.signedGet(uri, &alice, time.Now(), "", "")
+				entries, _ := r.body[l.field].([]any)
+				if r.status != http.StatusOK || len(entries) != 1 {
+					t.Fatalf("GET %s: %s; want one of %s", uri, r, l.field)
+				}
+				paged = append(paged, fmt.Sprint(entries[0].(map[string]any)[l.key]))
+				next, _ := r.body["next"].(string)
+				if next == "" {
+					break
+				}
+				after = next
+			}
+			if !slices.Equal(paged, whole) {
+				t.Errorf("%s a page at a time: %v; whole: %v", l.field, paged, whole)
+			}
+		}
 	})
 
 	t.Run("consensus RPC garbage", func(t *testing.T) {

@@ -212,8 +212,22 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 // Scan calls fn for each committed key with prefix, in key order, until fn
 // returns false.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	return s.ScanAfter(prefix, nil, fn)
+}
+
+// ScanAfter is Scan from the first key after prefix+after: a listing's next
+// page starts after the last key of the one before. An empty after starts
+// at the first key with prefix.
+func (s *Store) ScanAfter(prefix, after []byte, fn func(key, value []byte) bool) error {
 	lo := dataKey(prefix)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	hi := prefixEnd(lo)
+	if len(after) > 0 {
+		lo = append(append(lo, after...), 0) // the least key above prefix+after
+		if hi != nil && bytes.Compare(lo, hi) >= 0 {
+			return nil
+		}
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
