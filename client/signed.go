@@ -91,33 +91,42 @@ const pageLimit = 1000
 
 // Records lists the patient's records that key may see, a page at a time.
 func (c *Client) Records(ctx context.Context, key ident.Private, patient string) ([]Record, error) {
-	all := []Record{}
-	err := pages(func(after string) (string, error) {
-		var out struct {
-			Records []Record `json:"records"`
-			Next    string   `json:"next"`
-		}
-		err := c.signedDo(ctx, key, http.MethodGet, pageURI("/v1/records?patient="+url.QueryEscape(patient), after), nil, &out)
-		all = append(all, out.Records...)
-		return out.Next, err
-	})
-	return all, err
+	return listAll[Record](ctx, c, key, "/v1/records?patient="+url.QueryEscape(patient), "records")
 }
 
-// pages calls get for each page of a listing, from the first, until one
-// names no next page.
-func pages(get func(after string) (next string, err error)) error {
-	after := ""
+// listAll reads the listing at uri whole, a page at a time: the entries
+// under field in each page's answer, until a page names no next one.
+func listAll[T any](ctx context.Context, c *Client, key ident.Private, uri, field string) ([]T, error) {
+	all, after := []T{}, ""
 	for {
-		next, err := get(after)
-		if err != nil || next == "" {
-			return err
+		var out map[string]json.RawMessage
+		if err := c.signedDo(ctx, key, http.MethodGet, pageURI(uri, after), nil, &out); err != nil {
+			return all, err
+		}
+		var entries []T
+		var next string
+		if err := decodeIfSet(out[field], &entries); err != nil {
+			return all, fmt.Errorf("the node's %s: %w", field, err)
+		}
+		if err := decodeIfSet(out["next"], &next); err != nil {
+			return all, fmt.Errorf("the node's next page: %w", err)
+		}
+		all = append(all, entries...)
+		if next == "" {
+			return all, nil
 		}
 		if next == after {
-			return fmt.Errorf("the node returned the same page cursor twice (%q); it is not following the listing's order", next)
+			return all, fmt.Errorf("the node named the same next page twice (%q); its listing is not in order", next)
 		}
 		after = next
 	}
+}
+
+func decodeIfSet(raw json.RawMessage, v any) error {
+	if raw == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
 }
 
 func pageURI(uri, after string) string {
@@ -145,17 +154,7 @@ func (c *Client) Consents(ctx context.Context, key ident.Private, patient string
 // AccessLog lists the access events on the patient's records, oldest
 // first, a page at a time.
 func (c *Client) AccessLog(ctx context.Context, key ident.Private, patient string) ([]AccessEvent, error) {
-	all := []AccessEvent{}
-	err := pages(func(after string) (string, error) {
-		var out struct {
-			Events []AccessEvent `json:"events"`
-			Next   string        `json:"next"`
-		}
-		err := c.signedDo(ctx, key, http.MethodGet, pageURI("/v1/access?patient="+url.QueryEscape(patient), after), nil, &out)
-		all = append(all, out.Events...)
-		return out.Next, err
-	})
-	return all, err
+	return listAll[AccessEvent](ctx, c, key, "/v1/access?patient="+url.QueryEscape(patient), "events")
 }
 
 // Epochs returns the patient's current key epochs by category.
