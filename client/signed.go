@@ -86,7 +86,8 @@ func (c *Client) PutBlobs(ctx context.Context, key ident.Private, blobs [][]byte
 	return out.Copies, err
 }
 
-// pageLimit is how many entries a listing asks the node for at a time.
+// pageLimit is how many entries a listing asks the node for at a time: the
+// most a node serves in one page (app.MaxPageLimit).
 const pageLimit = 1000
 
 // Records lists the patient's records that key may see, a page at a time.
@@ -116,7 +117,7 @@ func listAll[T any](ctx context.Context, c *Client, key ident.Private, uri, fiel
 			return all, nil
 		}
 		if next == after {
-			return all, fmt.Errorf("the node named the same next page twice (%q); its listing is not in order", next)
+			return all, fmt.Errorf("the node named the same next page twice (%q), so its listing is out of order; ask another node (--node) and report this one's operator", next)
 		}
 		after = next
 	}
