@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"time"
@@ -100,6 +101,9 @@ type Report struct {
 	ReadFaultsPerRead       float64 `json:"read_faults_per_read"`
 	SingleReadFaultsPerRead float64 `json:"single_read_faults_per_read"`
 	BaselineFaultsPerTx     float64 `json:"baseline_faults_per_tx"`
+	// The baseline's warm-up run, before medchain's writes (see warmUp).
+	BaselineWarmupTxPerS      float64 `json:"baseline_warmup_tx_per_s"`
+	BaselineWarmupFaultsPerTx float64 `json:"baseline_warmup_faults_per_tx"`
 	// The same reads one record per request (the figures above when
 	// read_batch is 1).
 	SingleReadsPerS    float64 `json:"single_reads_per_s"`
@@ -164,6 +168,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := w.seal(ctx, rep); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	if err := w.warmUp(ctx, rep); err != nil {
+		return nil, fmt.Errorf("baseline warm-up: %w", err)
+	}
 	if err := w.writes(ctx, rep); err != nil {
 		return nil, fmt.Errorf("writes: %w", err)
 	}
@@ -181,9 +188,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	w.close()
 	o.logf("baseline: CometBFT kvstore, %d transactions of %d bytes", o.Records, w.txBytes)
-	if err := baseline(ctx, o, dir, w.txBytes, rep); err != nil {
+	run, err := baseline(ctx, o, filepath.Join(dir, "baseline"), w.txBytes)
+	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
+	o.logf("baseline: %.0f tx/s", run.txPerS)
+	rep.BaselineTxPerS, rep.BaselineTxBytes = run.txPerS, w.txBytes
+	rep.BaselineCPUUsPerTx, rep.BaselineCPUBusy, rep.BaselineFaultsPerTx = run.cost.cpuUs, run.cost.busy, run.cost.faults
 	if rep.BaselineTxPerS > 0 {
 		rep.RatioToBaseline = rep.RecordsPerS / rep.BaselineTxPerS
 	}

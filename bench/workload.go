@@ -417,6 +417,17 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// measureTxBytes sets txBytes, the size of one record's own transaction:
+// the size of the baseline's transactions.
+func (w *workload) measureTxBytes() error {
+	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.records[0].body)
+	if err != nil {
+		return err
+	}
+	w.txBytes = len(raw)
+	return nil
+}
+
 // writes has every author submit its records concurrently.
 func (w *workload) writes(ctx context.Context, rep *Report) error {
 	o := w.o
@@ -424,11 +435,9 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	for i, r := range w.records[:o.Records] {
 		queues[r.author] = append(queues[r.author], i)
 	}
-	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.records[0].body)
-	if err != nil {
+	if err := w.measureTxBytes(); err != nil {
 		return err
 	}
-	w.txBytes = len(raw)
 	o.logf("writing %d records from %d authors", o.Records, o.Authors)
 	lat := make([]time.Duration, o.Records)
 	var mu sync.Mutex
@@ -440,7 +449,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	batch := max(1, o.Batch)
 	rep.Batch = batch
 	depth := max(1, o.Depth)
-	err = parallel(o.Authors, o.Authors, func(a int) error {
+	err := parallel(o.Authors, o.Authors, func(a int) error {
 		type inflight struct {
 			chunk []int
 			t0    time.Time

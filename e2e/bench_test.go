@@ -22,7 +22,7 @@ func TestBench(t *testing.T) {
 		"write_cpu_us_per_record", "write_cpu_busy", "read_cpu_us_per_read", "read_cpu_busy",
 		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
 		"single_read_p99_ms", "single_read_cpu_us_per_read", "paced_records_per_s", "paced_write_p50_ms",
-		"paced_write_p99_ms", "paced_block_interval_ms"} {
+		"paced_write_p99_ms", "paced_block_interval_ms", "baseline_warmup_tx_per_s"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
@@ -33,7 +33,7 @@ func TestBench(t *testing.T) {
 	if v, ok := m["write_faults_per_record"].(float64); !ok || v <= 0 {
 		t.Errorf("write_faults_per_record = %v, want a positive number", m["write_faults_per_record"])
 	}
-	for _, k := range []string{"read_faults_per_read", "single_read_faults_per_read", "baseline_faults_per_tx"} {
+	for _, k := range []string{"read_faults_per_read", "single_read_faults_per_read", "baseline_faults_per_tx", "baseline_warmup_faults_per_tx"} {
 		if v, ok := m[k].(float64); !ok || v < 0 {
 			t.Errorf("%s = %v, want a number, 0 or more", k, m[k])
 		}
