@@ -228,6 +228,16 @@ func TestIdentityAuthorization(t *testing.T) {
 			want:  CodeInvalid,
 		},
 		{
+			// The key's bytes are right, its spelling is not the one it
+			// prints as: one key, one string on the ledger.
+			name: "org with a public key broken over two lines",
+			build: func(w *world) []byte {
+				s := fresh.Public().String()
+				return w.sign(w.admin, tx.TypeOrgAdd, &tx.OrgAdd{Public: s[:80] + "\n" + s[80:], Name: "X"})
+			},
+			want: CodeInvalid,
+		},
+		{
 			name:  "org with a malformed public key",
 			build: func(w *world) []byte { return w.sign(w.admin, tx.TypeOrgAdd, &tx.OrgAdd{Public: "nope", Name: "X"}) },
 			want:  CodeInvalid,

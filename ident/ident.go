@@ -96,7 +96,12 @@ func ParsePublic(s string) (Public, error) {
 	if !strings.HasPrefix(s, publicPrefix) {
 		return Public{}, fmt.Errorf("%w: public key must start with %q", ErrMalformed, publicPrefix)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s[len(publicPrefix):])
+	// The decoder skips line breaks: refused here, so that one key has one
+	// spelling wherever it is stored or compared.
+	if strings.ContainsAny(s, "\r\n") {
+		return Public{}, fmt.Errorf("%w: public key must be one line, without line breaks", ErrMalformed)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s[len(publicPrefix):])
 	if err != nil {
 		return Public{}, fmt.Errorf("%w: public key is not base64url: %v", ErrMalformed, err)
 	}

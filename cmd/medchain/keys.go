@@ -55,7 +55,7 @@ func loadSigner(g *globals, ref string) (ident.Private, error) {
 // into a public identity.
 func resolvePublic(ctx context.Context, g *globals, ref string) (ident.Public, error) {
 	if strings.HasPrefix(ref, "mcpub1") {
-		return ident.ParsePublic(ref)
+		return ident.ParsePublic(strings.TrimSpace(ref)) // as pasted, with its line break
 	}
 	kr, err := openKeyring(g)
 	if err != nil {
