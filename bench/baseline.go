@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -204,12 +205,13 @@ func startKV(home string) (*cmtnode.Node, *kvApp, error) {
 // the baseline alone had that advantage. With the warm-up, each timed run
 // follows a run of the other system.
 func (w *workload) warmUp(ctx context.Context, rep *Report) error {
-	if err := w.measureTxBytes(); err != nil {
+	w.o.logf("baseline warm-up: CometBFT kvstore, %d transactions of %d bytes", w.o.Records, w.txBytes)
+	dir := filepath.Join(w.dir, "baseline-warmup")
+	run, err := baseline(ctx, w.o, dir, w.txBytes)
+	if err != nil {
 		return err
 	}
-	w.o.logf("baseline warm-up: CometBFT kvstore, %d transactions of %d bytes", w.o.Records, w.txBytes)
-	run, err := baseline(ctx, w.o, filepath.Join(w.dir, "baseline-warmup"), w.txBytes)
-	if err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	w.o.logf("baseline warm-up: %.0f tx/s", run.txPerS)

@@ -168,6 +168,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := w.seal(ctx, rep); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	if err := w.measureTxBytes(); err != nil {
+		return nil, err
+	}
 	if err := w.warmUp(ctx, rep); err != nil {
 		return nil, fmt.Errorf("baseline warm-up: %w", err)
 	}

@@ -435,9 +435,6 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	for i, r := range w.records[:o.Records] {
 		queues[r.author] = append(queues[r.author], i)
 	}
-	if err := w.measureTxBytes(); err != nil {
-		return err
-	}
 	o.logf("writing %d records from %d authors", o.Records, o.Authors)
 	lat := make([]time.Duration, o.Records)
 	var mu sync.Mutex
