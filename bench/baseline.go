@@ -70,10 +70,10 @@ type baselineRun struct {
 
 // baseline runs the kvstore application on as many nodes as medchain's run
 // (homes written the same way, under dir, so configured exactly alike) and
-// feeds it o.Records transactions of txBytes bytes from the same number of
-// concurrent submitters, spread over the nodes, each waiting for its
-// commits.
-func baseline(ctx context.Context, o Options, dir string, txBytes int) (baselineRun, error) {
+// feeds it count transactions of txBytes bytes from the same number of
+// concurrent submitters as medchain's authors, spread over the nodes, each
+// waiting for its commits.
+func baseline(ctx context.Context, o Options, dir string, count, txBytes int) (baselineRun, error) {
 	homes, err := baselineHomes(o, dir)
 	if err != nil {
 		return baselineRun{}, err
@@ -100,7 +100,6 @@ func baseline(ctx context.Context, o Options, dir string, txBytes int) (baseline
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	count := o.Records
 	cpu := startCPU()
 	start := time.Now()
 	// The same pipelined submission as medchain's writes: each submitter
@@ -198,16 +197,23 @@ func startKV(home string) (*cmtnode.Node, *kvApp, error) {
 	return n, app, nil
 }
 
+// maxWarmUp bounds the transactions of the baseline's warm-up run.
+const maxWarmUp = 100_000
+
 // warmUp runs the baseline once before medchain's writes, untimed for the
 // ratio. Whichever system runs second in this process runs on memory the
 // first one's run left the Go runtime and the C allocator, and takes far
 // fewer page faults (docs/performance.md, "Which runs first"): run last,
 // the baseline alone had that advantage. With the warm-up, each timed run
 // follows a run of the other system.
+//
+// It feeds at most maxWarmUp transactions: enough to warm the memory, and
+// a run of --records 1000000 does not spend another minute on it.
 func (w *workload) warmUp(ctx context.Context, rep *Report) error {
-	w.o.logf("baseline warm-up: CometBFT kvstore, %d transactions of %d bytes", w.o.Records, w.txBytes)
+	n := min(w.o.Records, maxWarmUp)
+	w.o.logf("baseline warm-up: CometBFT kvstore, %d transactions of %d bytes", n, w.txBytes)
 	dir := filepath.Join(w.dir, "baseline-warmup")
-	run, err := baseline(ctx, w.o, dir, w.txBytes)
+	run, err := baseline(ctx, w.o, dir, n, w.txBytes)
 	if err != nil {
 		return err
 	}

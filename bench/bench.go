@@ -191,7 +191,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	w.close()
 	o.logf("baseline: CometBFT kvstore, %d transactions of %d bytes", o.Records, w.txBytes)
-	run, err := baseline(ctx, o, filepath.Join(dir, "baseline"), w.txBytes)
+	run, err := baseline(ctx, o, filepath.Join(dir, "baseline"), o.Records, w.txBytes)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
