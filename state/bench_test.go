@@ -86,3 +86,45 @@ func BenchmarkGet(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkCommitRecordsAtScale is BenchmarkCommitRecords on a state that
+// already holds n records (2n keys): the cost of a block's commitment as
+// the ledger grows, in seconds instead of a bench run of many minutes.
+// Each block's buckets are re-read from the store (Delta.Root), so the
+// figure grows with the entries per bucket and with how many of the
+// store's blocks no cache holds.
+//
+//	go test -run '^$' -bench CommitRecordsAtScale -benchtime 20x ./state
+func BenchmarkCommitRecordsAtScale(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			s := openDir(b, b.TempDir())
+			r := rand.New(rand.NewPCG(1, 1))
+			value := randomBytes(r, 600)
+			block := func(records int) {
+				d := s.Begin()
+				for range records {
+					id := fmt.Sprintf("r%016x%016x", r.Uint64(), r.Uint64())
+					d.Set([]byte("record/"+id), value)
+					d.Set(fmt.Appendf(nil, "patient-record/p%06d/%s", r.IntN(max(1, n/10)), id), nil)
+				}
+				if _, err := d.Root(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Commit(d, s.Height()+1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for built := 0; built < n; built += 20_000 {
+				block(min(20_000, n-built))
+			}
+			b.ReportAllocs()
+			blocks := 0
+			for b.Loop() {
+				block(4096)
+				blocks++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(blocks*4096), "ns/record")
+		})
+	}
+}
