@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/medchain/medchain/consent"
-	"github.com/medchain/medchain/state"
 	"github.com/medchain/medchain/tx"
 )
 
@@ -84,11 +83,7 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 func BenchmarkAuthorizeRecordScale(b *testing.B) {
 	for _, patients := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("patients=%d", patients), func(b *testing.B) {
-			store, err := state.Open("")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
+			store := memStore(b)
 			a := New(testChain, store, slog.New(slog.DiscardHandler))
 			recs := make([]Record, patients)
 			readers := make([]string, patients)

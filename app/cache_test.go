@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/medchain/medchain/consent"
-	"github.com/medchain/medchain/state"
 )
 
 // TestCacheDropsValuesReadBeforeAForget: a reader that read committed state
@@ -82,11 +81,7 @@ func (f failingReader) Scan([]byte, func(key, value []byte) bool) error { return
 // TestHasFailsLoudly checks that a storage error is never taken for "not
 // there", which would let a duplicate record or a replayed access through.
 func TestHasFailsLoudly(t *testing.T) {
-	s, err := state.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	d := s.Begin()
 	d.Set([]byte("k"), []byte("v"))
 	disk := errors.New("input/output error")

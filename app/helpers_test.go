@@ -24,6 +24,17 @@ const testChain = "medchain-test"
 // genesisTime is the time of block 1; block h is h-1 seconds later.
 var genesisTime = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// memStore opens an in-memory state store, closed when the test ends.
+func memStore(t testing.TB) *state.Store {
+	t.Helper()
+	s, err := state.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // newKey generates a fresh identity.
 func newKey(t testing.TB) ident.Private {
 	t.Helper()

@@ -6,18 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/medchain/medchain/state"
 )
 
 // TestAccessLogReportsACorruptEvent: an access event that does not decode
 // fails the log with the entry's key, never a short or empty log.
 func TestAccessLogReportsACorruptEvent(t *testing.T) {
-	s, err := state.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	d := s.Begin()
 	d.Set(accessKey("p1", 1, "h1"), []byte(`{"record":"r1","accessor":"m1","purpose":"treatment","height":1}`))
 	d.Set(accessKey("p1", 2, "h2"), []byte(`{"record":`))
@@ -44,11 +38,7 @@ func TestAccessLogReportsACorruptEvent(t *testing.T) {
 // listing in order, whatever the page size; only a page that leaves
 // something out names a next.
 func TestListingPages(t *testing.T) {
-	s, err := state.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	d := s.Begin()
 	for i := range 5 {
 		id := fmt.Sprintf("r%031d", i)
