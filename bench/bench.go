@@ -25,26 +25,29 @@ import (
 
 // Options select a workload.
 type Options struct {
-	Records      int           // records to write
-	Reads        int           // reads to perform
-	Patients     int           // patients to register
-	Authors      int           // concurrent authors (members with write consent)
-	Readers      int           // concurrent readers
-	ReadBatch    int           // records per read request (1: one record each; more: one patient's, by access.many)
-	Batch        int           // records per transaction (1: one record.put each)
-	Depth        int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
-	PacedRate    int           // records/s offered to the paced writes, after the reads, open loop (0: none)
-	PacedPercent int           // instead of PacedRate: this percentage of the records/s the closed-loop writes reached
-	PacedRecords int           // records the paced writes write, beside Records (0: none)
-	BigEvery     int           // every BigEvery-th record is 1 MiB (0: none)
-	Seed         uint64        // workload seed
-	Validators   int           // 1, or 4 for a network on 127.0.0.1
-	BasePort     int           // first port for the nodes: below the ephemeral range (32768-60999 on Linux), which outgoing connections draw from
-	BlockTime    time.Duration // the nodes' block time (0: the default), baseline's too
-	Dir          string        // scratch directory (default: a temp dir, removed after)
-	Progress     io.Writer
+	Records       int           // records to write
+	Reads         int           // reads to perform
+	Patients      int           // patients to register
+	Authors       int           // concurrent authors (members with write consent)
+	Readers       int           // concurrent readers
+	ReadBatch     int           // records per read request (1: one record each; more: one patient's, by access.many)
+	Batch         int           // records per transaction (1: one record.put each)
+	Depth         int           // transactions in flight per author (the baseline's submitters: Depth*Batch)
+	PacedRate     int           // records/s offered to the paced writes, after the reads, open loop (0: none)
+	PacedPercent  int           // instead of PacedRate: this percentage of the records/s the closed-loop writes reached
+	PacedRecords  int           // records the paced writes write, beside Records (0: none)
+	PacedReadRate int           // one-record read requests/s offered to the paced reads, after the other reads, open loop (0: none)
+	PacedReads    int           // records the paced reads read (0: none)
+	BigEvery      int           // every BigEvery-th record is 1 MiB (0: none)
+	Seed          uint64        // workload seed
+	Validators    int           // 1, or 4 for a network on 127.0.0.1
+	BasePort      int           // first port for the nodes: below the ephemeral range (32768-60999 on Linux), which outgoing connections draw from
+	BlockTime     time.Duration // the nodes' block time (0: the default), baseline's too
+	Dir           string        // scratch directory (default: a temp dir, removed after)
+	Progress      io.Writer
 	// Phase, when set, is called as each timed phase ("writes",
-	// "decisions", "reads", "single-reads", "paced-writes") starts; the
+	// "decisions", "reads", "single-reads", "paced-reads", "paced-writes")
+	// starts; the
 	// function it returns is called as the phase ends. The command uses
 	// it to profile one phase alone.
 	Phase func(name string) (end func())
@@ -52,7 +55,7 @@ type Options struct {
 
 // Quick is the workload of `medchain bench --quick`.
 func Quick() Options {
-	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 16, ReadBatch: 8, Batch: 256, Depth: 2, PacedRate: 10000, PacedRecords: 30000, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
+	return Options{Records: 10000, Reads: 6000, Patients: 200, Authors: 16, Readers: 16, ReadBatch: 8, Batch: 256, Depth: 2, PacedRate: 10000, PacedRecords: 30000, PacedReadRate: 500, PacedReads: 3000, BigEvery: 2500, Seed: 1, Validators: 1, BasePort: 27600}
 }
 
 // Report holds the figures. Rates are per second of wall time.
@@ -88,6 +91,15 @@ type Report struct {
 	PacedWriteP99Ms      float64 `json:"paced_write_p99_ms"`
 	PacedWriteP99Blocks  int64   `json:"paced_write_p99_blocks"` // the commit's height less the height committed when the record was sent
 	PacedBlockIntervalMs float64 `json:"paced_block_interval_ms"`
+	// The paced reads: one record per request at a fixed offered rate,
+	// open loop, each request's latency from when it was due (see
+	// pacedReads).
+	PacedReadRate  int     `json:"paced_read_rate"`
+	PacedReads     int     `json:"paced_reads"`
+	PacedReadsPerS float64 `json:"paced_reads_per_s"`
+	PacedReadP50Ms float64 `json:"paced_read_p50_ms"`
+	PacedReadP99Ms float64 `json:"paced_read_p99_ms"`
+	PacedReadCPUUs float64 `json:"paced_read_cpu_us_per_read"`
 	// CPU time of the whole process (nodes and load generator) per unit of
 	// work in each timed phase, and the share of the cores it kept busy.
 	WriteCPUUsPerRecord float64 `json:"write_cpu_us_per_record"`
@@ -137,6 +149,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.PacedRate < 0 || o.PacedRecords < 0 || o.PacedPercent < 0 || o.PacedPercent > 200 {
 		return nil, fmt.Errorf("%w: --paced-rate must be records/s or 1%% to 200%% of the closed-loop rate, --paced-records not negative (0 skips the paced writes)", ErrOptions)
+	}
+	if o.PacedReadRate < 0 || o.PacedReads < 0 {
+		return nil, fmt.Errorf("%w: --paced-read-rate and --paced-reads must not be negative (0 skips the paced reads)", ErrOptions)
 	}
 	if o.PacedRate == 0 && o.PacedPercent == 0 {
 		o.PacedRecords = 0

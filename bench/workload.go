@@ -587,7 +587,11 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 		rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead = f.cost.cpuUs, f.cost.faults
 		read, seen = read+f.n, append(seen, f.patients...)
 	}
-	return w.accounted(ctx, seen, read)
+	paced, err := w.pacedReads(ctx, rep, byPatient, patients)
+	if err != nil {
+		return err
+	}
+	return w.accounted(ctx, append(seen, paced...), read+len(paced))
 }
 
 // accounted waits until the patients' access logs on the ledger hold one

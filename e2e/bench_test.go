@@ -15,14 +15,16 @@ func TestBench(t *testing.T) {
 	e := newEnv(t)
 	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
 	m := e.json("bench", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
-		"--readers", "4", "--batch", "64", "--paced-rate", "50%", "--paced-records", "512", "--base-port", strconv.Itoa(base))
+		"--readers", "4", "--batch", "64", "--paced-rate", "50%", "--paced-records", "512",
+		"--paced-read-rate", "200", "--paced-reads", "60", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
 		"write_p99_ms", "reads_per_s", "read_p50_ms", "read_p99_ms", "bytes_per_record",
 		"ed25519_verify_per_s", "authorize_p50_us", "evaluate_p50_us", "block_interval_ms",
 		"write_cpu_us_per_record", "write_cpu_busy", "read_cpu_us_per_read", "read_cpu_busy",
 		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
 		"single_read_p99_ms", "single_read_cpu_us_per_read", "paced_records_per_s", "paced_write_p50_ms",
-		"paced_write_p99_ms", "paced_block_interval_ms", "baseline_warmup_tx_per_s"} {
+		"paced_write_p99_ms", "paced_block_interval_ms", "baseline_warmup_tx_per_s",
+		"paced_reads_per_s", "paced_read_p50_ms", "paced_read_p99_ms", "paced_read_cpu_us_per_read"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
@@ -46,6 +48,9 @@ func TestBench(t *testing.T) {
 		t.Errorf("paced_rate, paced_records = %v, %v; want %v (half of records_per_s %v), 512 (every paced record committed)",
 			m["paced_rate"], m["paced_records"], half, m["records_per_s"])
 	}
+	if m["paced_read_rate"] != float64(200) || m["paced_reads"] != float64(60) {
+		t.Errorf("paced_read_rate, paced_reads = %v, %v; want 200, 60", m["paced_read_rate"], m["paced_reads"])
+	}
 	// A record commits in a block after the one committed when it was sent.
 	if b, ok := m["paced_write_p99_blocks"].(float64); !ok || b < 1 {
 		t.Errorf("paced_write_p99_blocks = %v, want at least 1", m["paced_write_p99_blocks"])
@@ -64,6 +69,8 @@ func TestBench(t *testing.T) {
 		{[]string{"--paced-rate", "7x"}, "--paced-rate"},
 		{[]string{"--paced-rate", "0%"}, "--paced-rate"},
 		{[]string{"--paced-rate", "201%"}, "--paced-rate"},
+		{[]string{"--paced-read-rate", "-5"}, "--paced-read-rate"},
+		{[]string{"--paced-reads", "-1"}, "--paced-reads"},
 		{[]string{"--read-batch", "0"}, "--read-batch"},
 		{[]string{"--read-batch", "65"}, "--read-batch"},
 		{[]string{"--quick", "--records", "0"}, "--records"}, // flags beside --quick apply

@@ -18,7 +18,7 @@ import (
 func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
 	q := bench.Quick()
 	// --quick names the defaults; flags given beside it still apply.
-	fs.Bool("quick", false, "the quick workload (under 90 s): 10,000 records; 6,000 reads, 8 per request, then 6,000 one per request; then 30,000 paced writes at 10,000/s (the defaults; other flags still apply)")
+	fs.Bool("quick", false, "the quick workload (under 90 s): 10,000 records; 6,000 reads, 8 per request, then 6,000 one per request; then 3,000 paced one-record reads at 500/s; then 30,000 paced writes at 10,000/s (the defaults; other flags still apply)")
 	records := fs.Int("records", q.Records, "records to write")
 	reads := fs.Int("reads", q.Reads, "records to read (each consent-checked, each leaving an access event)")
 	patients := fs.Int("patients", q.Patients, "patients")
@@ -30,17 +30,19 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	depth := fs.Int("depth", q.Depth, "transactions each author keeps in flight (the baseline keeps depth*batch)")
 	pacedRate := fs.String("paced-rate", strconv.Itoa(q.PacedRate), "records/s offered in the paced writes, after the reads, or a percentage (70%) of the records/s the closed-loop writes reached: open loop, each batch's latency from when it was due (0 skips them)")
 	pacedRecords := fs.Int("paced-records", q.PacedRecords, "records the paced writes write")
+	pacedReadRate := fs.Int("paced-read-rate", q.PacedReadRate, "one-record read requests/s offered in the paced reads, after the other reads: open loop, each request's latency from when it was due (0 skips them)")
+	pacedReads := fs.Int("paced-reads", q.PacedReads, "records the paced reads read")
 	seed := fs.Uint64("seed", q.Seed, "workload seed")
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
-	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions, reads, single-reads or paced-writes")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions, reads, single-reads, paced-reads or paced-writes")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
-		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads", "paced-writes"}, *profPhase) {
-			return usagef("--profile-phase %q: use all, writes, decisions, reads, single-reads or paced-writes", *profPhase)
+		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads", "paced-reads", "paced-writes"}, *profPhase) {
+			return usagef("--profile-phase %q: use all, writes, decisions, reads, single-reads, paced-reads or paced-writes", *profPhase)
 		}
 		node.UseSpareProcs() // the bench's nodes and the baseline's alike
 		o := q
@@ -52,6 +54,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 			return err
 		}
 		o.PacedRate, o.PacedPercent, o.PacedRecords = rate, percent, *pacedRecords
+		o.PacedReadRate, o.PacedReads = *pacedReadRate, *pacedReads
 		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
 		if *cpuprofile != "" {
 			stop, err := profile(&o, *cpuprofile, *profPhase)
@@ -134,6 +137,10 @@ func benchTable(r *bench.Report) string {
 	row("CPU per read", fmt.Sprintf("%.0f µs (cores %.0f%% busy; %.2f page faults)", r.ReadCPUUsPerRead, 100*r.ReadCPUBusy, r.ReadFaultsPerRead))
 	row("one-record reads/s", fmt.Sprintf("%.0f (p50 %.1f ms, p99 %.1f ms, CPU %.0f µs and %.2f page faults per read)",
 		r.SingleReadsPerS, r.SingleReadP50Ms, r.SingleReadP99Ms, r.SingleReadCPUUs, r.SingleReadFaultsPerRead))
+	if r.PacedReads > 0 {
+		row("paced one-record reads", fmt.Sprintf("%d requests/s offered, %.0f answered (%d records)", r.PacedReadRate, r.PacedReadsPerS, r.PacedReads))
+		row("  read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms (CPU %.0f µs per read)", r.PacedReadP50Ms, r.PacedReadP99Ms, r.PacedReadCPUUs))
+	}
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
 	row("  without the record lookup", fmt.Sprintf("%.1f µs / %.1f µs", r.EvaluateP50Us, r.EvaluateP99Us))
 	row("bytes per record on disk", fmt.Sprintf("%.0f", r.BytesPerRecord))
