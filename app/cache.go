@@ -63,6 +63,8 @@ func (c *cache) actor(id string) (*Actor, bool) {
 }
 
 func (c *cache) putActor(a *Actor) {
+	a.requester = consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}.Intern()
+	a.ID, a.Org = a.requester.ID, a.requester.Org // the same strings, so requesterOf compares pointers
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.actors == nil || len(c.actors) >= maxCached {

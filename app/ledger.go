@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
 	"github.com/medchain/medchain/state"
 )
@@ -30,7 +31,8 @@ type Actor struct {
 	Org    string `json:"org,omitempty"`
 	Height int64  `json:"height"`
 
-	sign ed25519.PublicKey // Public's signing half, parsed once when cached
+	sign      ed25519.PublicKey // Public's signing half, parsed once when cached
+	requester consent.Requester // ID, role and organization interned, once when cached
 }
 
 // Key layout of the application state.

@@ -383,7 +383,12 @@ func checkRecord(b *tx.RecordPut) error {
 	return nil
 }
 
+// requesterOf is who a is in a consent request: interned if a came from
+// the cache.
 func requesterOf(a *Actor) consent.Requester {
+	if a.requester.ID == a.ID && a.requester.Role == a.Role && a.requester.Org == a.Org {
+		return a.requester
+	}
 	return consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}
 }
 

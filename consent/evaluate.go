@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unique"
 )
 
 // ErrDenied is wrapped by every error from Covers, so callers can tell a
@@ -15,6 +16,32 @@ type Requester struct {
 	ID   string `json:"id"`
 	Role string `json:"role"`
 	Org  string `json:"org"`
+
+	// ID and Org interned by Intern, or zero: a Set interns them itself.
+	id, org unique.Handle[string]
+}
+
+// Intern returns r with its ID and organization interned, for a caller that
+// keeps one Requester to decide many requests: a Set then matches it
+// against each consent's grantee without interning it again.
+func (r Requester) Intern() Requester {
+	r.id, r.org = unique.Make(r.ID), unique.Make(r.Org)
+	r.ID, r.Org = r.id.Value(), r.org.Value()
+	return r
+}
+
+// handles returns r's ID and organization interned. Handles Intern made
+// are used only while they still name r's fields, so a Requester changed
+// after Intern is never matched by its old ID.
+func (r *Requester) handles() (id, org unique.Handle[string]) {
+	id, org = r.id, r.org
+	if id == (unique.Handle[string]{}) || id.Value() != r.ID {
+		id = unique.Make(r.ID)
+	}
+	if org == (unique.Handle[string]{}) || org.Value() != r.Org {
+		org = unique.Make(r.Org)
+	}
+	return id, org
 }
 
 // Request is one attempted access to one record. Time is the block time in

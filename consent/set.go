@@ -1,9 +1,9 @@
 package consent
 
 import (
-	"encoding/binary"
 	"errors"
 	"slices"
+	"unique"
 )
 
 // Set is one patient's consents, in ID order, prepared for deciding many
@@ -20,11 +20,12 @@ type Set struct {
 	inline   [2]rule // rules for up to two consents, in the Set's own memory
 }
 
-// rule is a consent reduced to what Covers checks, in one cache line.
+// rule is a consent reduced to what Covers checks, in one cache line. Its
+// grantee is interned: matching the requester is one comparison of two
+// handles, reading neither string.
 type rule struct {
-	grantee string // compared only when tag matches
+	grantee unique.Handle[string]
 	allowed string // the allowing Decision's reason; the consent ID is its tail
-	tag     uint64 // tag(grantee)
 	start   int64
 	until   int64
 	// Bit i of categories is Categories[i]; allBit is All. Bit i of
@@ -59,7 +60,7 @@ func NewSet(consents []Consent) *Set {
 	s.rules = s.rules[:len(consents)]
 	for i, c := range consents {
 		r := &s.rules[i]
-		r.grantee, r.tag = c.Grantee, tag(c.Grantee)
+		r.grantee = unique.Make(c.Grantee)
 		r.allowed = allowedBy + c.ID
 		r.start, r.until = c.Start, c.Until
 		r.categories = bits(c.Categories, Categories)
@@ -89,7 +90,7 @@ func (s *Set) Evaluate(req Request, compile func(Consent) (*Program, error)) (De
 	q, ok := prepare(req)
 	for i := 0; ok && i < len(s.rules); i++ {
 		r := &s.rules[i]
-		if !r.covers(&q, &req) {
+		if !r.covers(&q) {
 			continue
 		}
 		if r.flags&ruleCondition != 0 {
@@ -108,13 +109,14 @@ func (s *Set) Evaluate(req Request, compile func(Consent) (*Program, error)) (De
 	return Evaluate(s.consents, req, compile)
 }
 
-// query is a Request's words as rule bits, and its requester's tags.
+// query is a Request's words as rule bits, and its requester's handles.
 type query struct {
 	category, purpose uint32
 	action            uint8
 	anyPurpose        bool // a write that states no purpose
 	sensitive         bool
-	id, org           uint64
+	time              int64
+	id, org           unique.Handle[string]
 }
 
 // prepare reduces req to bits; ok is false when it names an action or
@@ -129,25 +131,22 @@ func prepare(req Request) (q query, ok bool) {
 		q.purpose = 1 << p
 	}
 	q.anyPurpose = req.Action == ActionWrite && req.Purpose == ""
-	q.id, q.org = tag(req.Requester.ID), tag(req.Requester.Org)
+	q.time = req.Time
+	q.id, q.org = req.Requester.handles()
 	return q, true
 }
 
-// covers is Covers(c, req) == nil for the rule made from c, checking the
-// cheap words before the grantee's string.
-func (r *rule) covers(q *query, req *Request) bool {
+// covers is Covers(c, req) == nil for the rule made from c.
+func (r *rule) covers(q *query) bool {
 	switch {
 	case r.flags&ruleUsable == 0,
-		req.Time < r.start, r.until != 0 && req.Time >= r.until,
+		q.time < r.start, r.until != 0 && q.time >= r.until,
 		r.actions&q.action == 0,
 		r.categories&q.category == 0 && (q.sensitive || r.categories&allBit == 0),
 		!q.anyPurpose && uint32(r.purposes)&q.purpose == 0:
 		return false
 	}
-	if r.tag == q.id && r.grantee == req.Requester.ID {
-		return true
-	}
-	return r.flags&ruleOrg != 0 && r.tag == q.org && r.grantee == req.Requester.Org
+	return r.grantee == q.id || r.flags&ruleOrg != 0 && r.grantee == q.org
 }
 
 // bits sets bit i for each vocabulary word vocab[i] in words.
@@ -159,12 +158,4 @@ func bits(words, vocab []string) uint32 {
 		}
 	}
 	return b
-}
-
-// tag packs a string's length and last eight bytes (the random end of an
-// actor ID) into a word: different tags mean different strings.
-func tag(s string) uint64 {
-	var b [8]byte
-	copy(b[:], s[max(0, len(s)-8):])
-	return binary.LittleEndian.Uint64(b[:]) ^ uint64(len(s))<<56
 }

@@ -60,13 +60,23 @@ func setCompile(c Consent) (*Program, error) {
 	return Compile(c.Condition)
 }
 
-// sameDecision fails unless the Set decides req exactly as Evaluate does.
+// sameDecision fails unless the Set decides req exactly as Evaluate does,
+// with its requester as given, interned, and interned before its ID and
+// organization were changed to req's (handles made for the old ones must
+// not match).
 func sameDecision(t *testing.T, cs []Consent, req Request) {
 	t.Helper()
 	want, wantErr := Evaluate(cs, req, setCompile)
-	got, gotErr := NewSet(cs).Evaluate(req, setCompile)
-	if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-		t.Fatalf("consents %+v\nrequest %+v\nSet: %+v, %v\nEvaluate: %+v, %v", cs, req, got, gotErr, want, wantErr)
+	set := NewSet(cs)
+	interned, stale := req, req
+	interned.Requester = req.Requester.Intern()
+	stale.Requester = Requester{ID: req.Requester.ID + "x", Role: req.Requester.Role, Org: "x" + req.Requester.Org}.Intern()
+	stale.Requester.ID, stale.Requester.Org = req.Requester.ID, req.Requester.Org
+	for _, r := range []Request{req, interned, stale} {
+		got, gotErr := set.Evaluate(r, setCompile)
+		if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("consents %+v\nrequest %+v\nSet: %+v, %v\nEvaluate: %+v, %v", cs, r, got, gotErr, want, wantErr)
+		}
 	}
 }
 
