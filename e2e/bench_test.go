@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,7 +16,8 @@ import (
 func TestBench(t *testing.T) {
 	e := newEnv(t)
 	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
-	m := e.json("bench", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
+	traceFile := filepath.Join(t.TempDir(), "reads.trace")
+	m := e.json("bench", "--trace", traceFile, "--profile-phase", "paced-reads", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
 		"--readers", "4", "--batch", "64", "--paced-rate", "50%", "--paced-records", "512",
 		"--paced-read-rate", "200", "--paced-reads", "60", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
@@ -54,6 +57,11 @@ func TestBench(t *testing.T) {
 	// A record commits in a block after the one committed when it was sent.
 	if b, ok := m["paced_write_p99_blocks"].(float64); !ok || b < 1 {
 		t.Errorf("paced_write_p99_blocks = %v, want at least 1", m["paced_write_p99_blocks"])
+	}
+
+	// --trace with --profile-phase: an execution trace of that phase alone.
+	if b, err := os.ReadFile(traceFile); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Errorf("--trace wrote no execution trace: %d bytes, %v", len(b), err)
 	}
 
 	prof := filepath.Join(t.TempDir(), "cpu.prof")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +37,8 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	blockTime := fs.Duration("block-time", 0, "the nodes' block time, medchain's and the baseline's (default: a new node's)")
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
-	profPhase := fs.String("profile-phase", "all", "what --cpuprofile covers: all, writes, decisions, reads, single-reads, paced-reads or paced-writes")
+	traceFile := fs.String("trace", "", "write an execution trace (go tool trace) of the run to `FILE`")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile and --trace cover: all, writes, decisions, reads, single-reads, paced-reads or paced-writes")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
@@ -56,8 +58,8 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		o.PacedRate, o.PacedPercent, o.PacedRecords = rate, percent, *pacedRecords
 		o.PacedReadRate, o.PacedReads = *pacedReadRate, *pacedReads
 		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
-		if *cpuprofile != "" {
-			stop, err := profile(&o, *cpuprofile, *profPhase)
+		if *cpuprofile != "" || *traceFile != "" {
+			stop, err := profile(&o, *cpuprofile, *traceFile, *profPhase)
 			if err != nil {
 				return err
 			}
@@ -89,28 +91,78 @@ func parsePacedRate(s string) (rate, percent int, err error) {
 	return rate, 0, nil
 }
 
-// profile starts a CPU profile into file covering the whole run (phase
-// "all") or one timed phase of it ("writes", "decisions", "reads"); stop ends it and
-// closes the file.
-func profile(o *bench.Options, file, phase string) (stop func(), err error) {
-	f, err := os.Create(file)
+// profile starts a CPU profile into cpuFile and an execution trace into
+// traceFile (either may be "") covering the whole run (phase "all") or one
+// timed phase of it ("writes", "decisions", "reads", ...); stop ends them
+// and closes the files.
+func profile(o *bench.Options, cpuFile, traceFile, phase string) (stop func(), err error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	create := func(name string) (*os.File, error) {
+		if name == "" {
+			return nil, nil
+		}
+		f, err := os.Create(name)
+		if err == nil {
+			files = append(files, f)
+		}
+		return f, err
+	}
+	cpu, err := create(cpuFile)
 	if err != nil {
 		return nil, err
 	}
+	tr, err := create(traceFile)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	start := func() (end func(), err error) {
+		if cpu != nil {
+			if err := pprof.StartCPUProfile(cpu); err != nil {
+				return nil, err
+			}
+		}
+		if tr != nil {
+			if err := trace.Start(tr); err != nil {
+				if cpu != nil {
+					pprof.StopCPUProfile()
+				}
+				return nil, err
+			}
+		}
+		return func() {
+			if cpu != nil {
+				pprof.StopCPUProfile()
+			}
+			if tr != nil {
+				trace.Stop()
+			}
+		}, nil
+	}
 	if phase == "all" {
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+		end, err := start()
+		if err != nil {
+			closeAll()
 			return nil, err
 		}
-		return func() { pprof.StopCPUProfile(); f.Close() }, nil
+		return func() { end(); closeAll() }, nil
 	}
 	o.Phase = func(name string) func() {
-		if name != phase || pprof.StartCPUProfile(f) != nil {
+		if name != phase {
 			return func() {}
 		}
-		return pprof.StopCPUProfile
+		end, err := start()
+		if err != nil {
+			return func() {}
+		}
+		return end
 	}
-	return func() { f.Close() }, nil
+	return closeAll, nil
 }
 
 func benchTable(r *bench.Report) string {
