@@ -73,52 +73,64 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 // BenchmarkAuthorizeRecordScale measures the consent evaluation alone
 // (AuthorizeRecord, the record already read) with the caches holding as
 // many patients as a ledger of 10, 100 and 1,000 times that many records,
-// each with the bench's two consents and a reader of its own, decoded from
-// JSON as the node decodes them. Patients are visited in a scattered order,
-// so the figure shows how the evaluation's memory touches grow with the
-// number of patients, not only its instructions. "hot" visits only the
-// first 1,000 patients of the same caches: if the work per decision grew
-// with the caches it would show there; a cost that grows only with the
-// patients visited is the memory hierarchy's.
+// each with the bench's two consents, decoded from JSON as the node
+// decodes them, one of them to a reader: of its own ("readers=own"), or
+// one of 32 physicians as in `medchain bench` ("readers=32"). Patients are
+// visited in a scattered order, so the figure shows how the evaluation's
+// memory touches grow with the number of patients, not only its
+// instructions. "hot" visits only the first 1,000 patients of the same
+// caches: if the work per decision grew with the caches it would show
+// there; a cost that grows only with the patients visited is the memory
+// hierarchy's.
 func BenchmarkAuthorizeRecordScale(b *testing.B) {
 	for _, patients := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("patients=%d", patients), func(b *testing.B) {
-			store := memStore(b)
-			a := New(testChain, store, slog.New(slog.DiscardHandler))
-			recs := make([]Record, patients)
-			readers := make([]string, patients)
-			for p := range patients {
-				patient, author, reader := fmt.Sprintf("p%063d", p), fmt.Sprintf("a%063d", p%16), fmt.Sprintf("m%063d", p)
-				act, err := decodeActor(fmt.Appendf(nil, `{"id":%q,"kind":"member","public":"x","role":"physician","org":"o%063d"}`, reader, 0))
-				if err != nil {
-					b.Fatal(err)
-				}
-				a.cache.putActor(act) // as getActor decodes and caches it
-				var cs []consent.Consent
-				for i, g := range [2]struct{ who, action string }{{author, "write"}, {reader, "read"}} {
-					var c Consent
-					mustDecode(b, fmt.Sprintf(`{"id":"c%d%062d","patient":%q,"grantee":%q,"categories":["clinical-note","imaging","laboratory","vital-signs"],"purposes":["treatment"],"actions":[%q],"start":1}`,
-						i, p, patient, g.who, g.action), &c)
-					cs = append(cs, c.Consent)
-				}
-				a.cache.putConsents(a.cache.generation(), patient, consent.NewSet(cs))
-				recs[p] = Record{ID: fmt.Sprintf("r%063d", p), Patient: patient, Author: author, Category: "laboratory"}
-				readers[p] = reader
+		for _, readers := range []int{patients, 32} {
+			name := fmt.Sprintf("patients=%d/readers=%d", patients, readers)
+			if readers == patients {
+				name = fmt.Sprintf("patients=%d/readers=own", patients)
 			}
-			a.blockTime.Store(2)
-			visit := func(b *testing.B, n int) {
-				k := 0
-				for b.Loop() {
-					k = (k + 7919) % n // a prime step: scattered, each patient in turn
-					if id, err := a.AuthorizeRecord(readers[k], &recs[k], "treatment"); err != nil || id == "" {
-						b.Fatalf("AuthorizeRecord: consent %q, %v", id, err)
-					}
-				}
-			}
-			b.Run("all", func(b *testing.B) { visit(b, patients) })
-			b.Run("hot", func(b *testing.B) { visit(b, 1_000) })
-		})
+			b.Run(name, func(b *testing.B) { authorizeScale(b, patients, readers) })
+		}
 	}
+}
+
+func authorizeScale(b *testing.B, patients, nreaders int) {
+	store := memStore(b)
+	a := New(testChain, store, slog.New(slog.DiscardHandler))
+	recs := make([]Record, patients)
+	readers := make([]string, patients)
+	for p := range patients {
+		patient, author, reader := fmt.Sprintf("p%063d", p), fmt.Sprintf("a%063d", p%16), fmt.Sprintf("m%063d", p%nreaders)
+		if p < nreaders {
+			act, err := decodeActor(fmt.Appendf(nil, `{"id":%q,"kind":"member","public":"x","role":"physician","org":"o%063d"}`, reader, 0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.cache.putActor(act) // as getActor decodes and caches it
+		}
+		var cs []consent.Consent
+		for i, g := range [2]struct{ who, action string }{{author, "write"}, {reader, "read"}} {
+			var c Consent
+			mustDecode(b, fmt.Sprintf(`{"id":"c%d%062d","patient":%q,"grantee":%q,"categories":["clinical-note","imaging","laboratory","vital-signs"],"purposes":["treatment"],"actions":[%q],"start":1}`,
+				i, p, patient, g.who, g.action), &c)
+			cs = append(cs, c.Consent)
+		}
+		a.cache.putConsents(a.cache.generation(), patient, consent.NewSet(cs))
+		recs[p] = Record{ID: fmt.Sprintf("r%063d", p), Patient: patient, Author: author, Category: "laboratory"}
+		readers[p] = reader
+	}
+	a.blockTime.Store(2)
+	visit := func(b *testing.B, n int) {
+		k := 0
+		for b.Loop() {
+			k = (k + 7919) % n // a prime step: scattered, each patient in turn
+			if id, err := a.AuthorizeRecord(readers[k], &recs[k], "treatment"); err != nil || id == "" {
+				b.Fatalf("AuthorizeRecord: consent %q, %v", id, err)
+			}
+		}
+	}
+	b.Run("all", func(b *testing.B) { visit(b, patients) })
+	b.Run("hot", func(b *testing.B) { visit(b, 1_000) })
 }
 
 func mustDecode(tb testing.TB, s string, v any) {
