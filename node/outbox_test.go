@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/ident"
@@ -126,5 +127,28 @@ func TestOutboxRefusesPastItsBacklog(t *testing.T) {
 	o.max = 3
 	if err := o.add(read(4)); !errors.Is(err, ErrBacklog) {
 		t.Fatalf("after a restart with 3 waiting, a read = %v; want ErrBacklog", err)
+	}
+}
+
+// TestOutboxSyncInterval: the outbox's syncs are spaced only while reads
+// arrive together, more than one between two syncs.
+func TestOutboxSyncInterval(t *testing.T) {
+	var o outbox
+	for i, tc := range []struct {
+		adds uint64 // reads begun since the last sync
+		want time.Duration
+	}{
+		{0, 0},
+		{1, 0},
+		{2, outboxSyncInterval},
+		{40, outboxSyncInterval},
+		{1, 0},
+		{0, 0},
+		{3, outboxSyncInterval},
+	} {
+		o.adds.Add(tc.adds)
+		if got := o.syncInterval(); got != tc.want {
+			t.Errorf("step %d: %d reads since the last sync: interval %v, want %v", i, tc.adds, got, tc.want)
+		}
 	}
 }
