@@ -47,9 +47,8 @@ type Options struct {
 	Progress      io.Writer
 	// Phase, when set, is called as each timed phase ("writes",
 	// "decisions", "reads", "single-reads", "paced-reads", "paced-writes")
-	// starts; the
-	// function it returns is called as the phase ends. The command uses
-	// it to profile one phase alone.
+	// starts; the function it returns is called as the phase ends. The
+	// command uses it to profile or trace one phase alone.
 	Phase func(name string) (end func())
 }
 
