@@ -158,6 +158,8 @@ func profile(o *bench.Options, cpuFile, traceFile, phase string) (stop func(), e
 		}
 		end, err := start()
 		if err != nil {
+			// The run goes on; the files stay empty, and the user is told.
+			fmt.Fprintf(o.Progress, "bench: could not start --cpuprofile/--trace for phase %s: %v\n", name, err)
 			return func() {}
 		}
 		return end
