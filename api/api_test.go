@@ -19,6 +19,9 @@ func TestWriteJSON(t *testing.T) {
 		{"answer", http.StatusOK, map[string]any{"record": "r1", "blob": []byte{1, 2, 3}}, http.StatusOK, "record"},
 		{"error", http.StatusForbidden, Error{Error: "no consent"}, http.StatusForbidden, "error"},
 		{"unencodable", http.StatusOK, map[string]any{"f": func() {}}, http.StatusInternalServerError, "error"},
+		{"large", http.StatusOK, map[string]any{"blob": make([]byte, 2*maxPooledAnswer)}, http.StatusOK, "blob"},
+		{"small after large", http.StatusOK, map[string]any{"record": "r2"}, http.StatusOK, "record"},
+		{"small again", http.StatusOK, map[string]any{"record": "r3"}, http.StatusOK, "record"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
@@ -40,6 +43,11 @@ func TestWriteJSON(t *testing.T) {
 			}
 			if len(body) == 0 || body[len(body)-1] != '\n' {
 				t.Errorf("body %q does not end in a newline", body)
+			}
+			// Byte for byte what json.Marshal gives, whatever the answers
+			// before left in the reused buffers.
+			if want, err := json.Marshal(c.v); err == nil && string(body) != string(want)+"\n" {
+				t.Errorf("body %.80q, want %.80q", body, want)
 			}
 		})
 	}
