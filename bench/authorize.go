@@ -30,16 +30,16 @@ func (w *workload) authorizations(rep *Report) error {
 		r := w.records[w.written[k*step]]
 		reader := w.members[w.reader[r.patient]].ID()
 		t0 := time.Now()
-		_, _, err := a.AuthorizeRead(reader, r.id, "treatment")
+		_, _, err := a.AuthorizeRead(reader, r.ID(), "treatment")
 		decide = append(decide, time.Since(t0))
 		if err != nil {
-			return fmt.Errorf("consent decision for record %s: %w", r.id, err)
+			return fmt.Errorf("consent decision for record %s: %w", r.ID(), err)
 		}
 	}
 	for k := 0; k < n; k++ {
 		r := w.records[w.written[k*step+step/2]]
 		reader := w.members[w.reader[r.patient]].ID()
-		rec, err := a.GetRecord(r.id)
+		rec, err := a.GetRecord(r.ID())
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (w *workload) authorizations(rep *Report) error {
 		_, err = a.AuthorizeRecord(reader, rec, "treatment")
 		evaluate = append(evaluate, time.Since(t0))
 		if err != nil {
-			return fmt.Errorf("consent evaluation for record %s: %w", r.id, err)
+			return fmt.Errorf("consent evaluation for record %s: %w", r.ID(), err)
 		}
 	}
 	rep.AuthorizeP50Us, rep.AuthorizeP99Us = percentile(decide, 50)*1000, percentile(decide, 99)*1000

@@ -25,7 +25,7 @@ func TestPacedSchedule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			records := make([]record, len(tc.authorOf))
 			for i, a := range tc.authorOf {
-				records[i].author = a
+				records[i].author = int32(a)
 			}
 			sched := pacedSchedule(records, tc.first, tc.authors, tc.batch, tc.rate)
 			seen := map[int]bool{}
@@ -41,7 +41,7 @@ func TestPacedSchedule(t *testing.T) {
 						t.Fatalf("author %d: transaction %d due at %v, not after the one before (%v)", a, j, c.due, cs[j-1].due)
 					}
 					for _, i := range c.chunk {
-						if records[i].author != a || i < tc.first || seen[i] {
+						if int(records[i].author) != a || i < tc.first || seen[i] {
 							t.Fatalf("record %d (author %d) sent by author %d, or twice, or before %d", i, records[i].author, a, tc.first)
 						}
 						seen[i] = true

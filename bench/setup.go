@@ -291,7 +291,7 @@ func (w *workload) consents(ps *patientSetup, p int, keys []hpke.PrivateKey) (*g
 // pack moves the blobs of records into one allocation: sealed one by one,
 // they are three allocations each whose size classes waste about 300 bytes
 // a record, 300 MB a million records.
-func pack(records []record) {
+func pack(records []pending) {
 	n, k := 0, 0
 	for _, r := range records {
 		for _, b := range r.blobs {

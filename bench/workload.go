@@ -30,37 +30,46 @@ import (
 // categories the workload writes; each patient consents to all of them.
 var benchCategories = []string{"laboratory", "vital-signs", "clinical-note", "imaging"}
 
-// record is one record of the workload. Once it is on the ledger the bench
-// keeps only its ID, author and patient: the bench shares its process with
-// the node, and each string it kept for a million records would be one more
-// for the node's garbage collector to trace on every cycle, which lengthens
-// the cycles the reads at scale wait behind (docs/performance.md, "Reads at
-// scale: the tail").
+// record is one record of the workload as the bench keeps it for the whole
+// run: who writes it, whose it is and its ID, and no pointer. The bench
+// shares its process with the node, and the node's garbage collector scans
+// whatever the bench keeps on every cycle: a million records kept with
+// their transaction bodies were about half the heap it scanned, which
+// lengthened the cycles the reads at scale wait behind
+// (docs/performance.md, "Reads at scale: the tail").
 type record struct {
-	author  int
-	patient int
-	body    tx.RecordPut // zero once written
-	blobs   [][]byte     // nil once stored
-	id      string
+	author, patient int32
+	id              [16]byte // the ID is "r" and these bytes in hex (client.RecordID)
+}
+
+// ID returns the record's ID.
+func (r *record) ID() string { return "r" + hex.EncodeToString(r.id[:]) }
+
+// pending is what writing a record takes, kept only until it is written.
+type pending struct {
+	body  tx.RecordPut
+	blobs [][]byte // nil once stored
 }
 
 type workload struct {
-	o        Options
-	dir      string
-	chain    string
-	nodes    []*node.Node
-	homes    []string
-	admin    ident.Private
-	orgs     []ident.Private
-	members  []ident.Private // authors first, then readers
-	patients []ident.Private
-	author   []int // patient -> member index that writes for it
-	reader   []int // patient -> member index that reads under consent
-	records  []record
-	written  []int // indexes into records, in commit order
-	txBytes  int
-	setupDu  int64
-	rng      *rand.Rand
+	o           Options
+	dir         string
+	chain       string
+	nodes       []*node.Node
+	homes       []string
+	admin       ident.Private
+	orgs        []ident.Private
+	members     []ident.Private // authors first, then readers
+	patients    []ident.Private
+	author      []int // patient -> member index that writes for it
+	reader      []int // patient -> member index that reads under consent
+	records     []record
+	pending     []pending // records[pendingFrom+i] is written with pending[i]
+	pendingFrom int
+	written     []int // indexes into records, in commit order
+	txBytes     int
+	setupDu     int64
+	rng         *rand.Rand
 }
 
 func newWorkload(ctx context.Context, o Options, dir string) (*workload, error) {
@@ -355,7 +364,7 @@ func fhirLike(rng *rand.Rand, size int) []byte {
 func (w *workload) seal(ctx context.Context, rep *Report) error {
 	o := w.o
 	total := o.Records + o.PacedRecords // the paced writes' after the others
-	w.records = make([]record, total)
+	w.records, w.pending = make([]record, total), make([]pending, total)
 	ids := make([]string, o.Patients) // one string per patient, shared by its records
 	for p, k := range w.patients {
 		ids[p] = k.ID()
@@ -372,18 +381,19 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 				size = 1 << 20
 			}
 			cat := benchCategories[w.rng.IntN(len(benchCategories))]
-			w.records[i] = record{author: w.author[p], patient: p, body: tx.RecordPut{Patient: ids[p], Category: cat, ContentType: "application/fhir+json"}}
+			w.records[i] = record{author: int32(w.author[p]), patient: int32(p)}
+			w.pending[i] = pending{body: tx.RecordPut{Patient: ids[p], Category: cat, ContentType: "application/fhir+json"}}
 			plain[i-lo] = fhirLike(w.rng, size)
 		}
 		start := time.Now()
 		err := parallel(hi-lo, runtime.NumCPU(), func(j int) error {
 			i := lo + j
-			r := &w.records[i]
-			pk, err := seal.EpochKey(w.patients[r.patient], r.body.Category, 0)
+			r, pd := &w.records[i], &w.pending[i]
+			pk, err := seal.EpochKey(w.patients[r.patient], pd.body.Category, 0)
 			if err != nil {
 				return fmt.Errorf("record %d: epoch key: %w", i, err)
 			}
-			aad := client.RecordAAD(w.chain, r.body.Patient, r.body.Category, 0)
+			aad := client.RecordAAD(w.chain, pd.body.Patient, pd.body.Category, 0)
 			s, err := seal.SealRecord(plain[j], aad, pk.PublicKey())
 			if err != nil {
 				return fmt.Errorf("record %d: %w", i, err)
@@ -392,13 +402,16 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 			if err != nil {
 				return fmt.Errorf("record %d: wrap for its author: %w", i, err)
 			}
-			r.blobs = [][]byte{s.Ciphertext, s.EpochEnvelope, self}
-			r.body.Size = int64(len(plain[j]))
-			r.body.Ciphertext = hex.EncodeToString(s.CiphertextHash[:])
-			r.body.Commitment = hex.EncodeToString(s.Commitment[:])
-			r.body.EpochEnv = blob.Hash(s.EpochEnvelope)
-			r.body.SelfEnv = blob.Hash(self)
-			r.id = client.RecordID(r.body.Ciphertext)
+			pd.blobs = [][]byte{s.Ciphertext, s.EpochEnvelope, self}
+			pd.body.Size = int64(len(plain[j]))
+			pd.body.Ciphertext = hex.EncodeToString(s.CiphertextHash[:])
+			pd.body.Commitment = hex.EncodeToString(s.Commitment[:])
+			pd.body.EpochEnv = blob.Hash(s.EpochEnvelope)
+			pd.body.SelfEnv = blob.Hash(self)
+			id := client.RecordID(pd.body.Ciphertext)
+			if n, err := hex.Decode(r.id[:], []byte(id[1:])); err != nil || n != len(r.id) || r.ID() != id {
+				return fmt.Errorf("record %d: ID %q is not r and %d hex bytes", i, id, len(r.id))
+			}
 			plain[j] = nil
 			return nil
 		})
@@ -406,7 +419,7 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		pack(w.records[lo:hi])
+		pack(w.pending[lo:hi])
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -426,7 +439,7 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 // measureTxBytes sets txBytes, the size of one record's own transaction:
 // the size of the baseline's transactions.
 func (w *workload) measureTxBytes() error {
-	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.records[0].body)
+	raw, err := w.signed(w.members[0], tx.TypeRecordPut, w.pending[0].body)
 	if err != nil {
 		return err
 	}
@@ -489,9 +502,6 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 			w.written = append(w.written, s.chunk...)
 			top = max(top, res.Height)
 			mu.Unlock()
-			for _, i := range s.chunk {
-				w.records[i].body = tx.RecordPut{} // on the ledger now; see record
-			}
 		}
 		return nil
 	})
@@ -516,6 +526,8 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	// Only the paced writes' records remain to be written: see record.
+	w.pending, w.pendingFrom = slices.Clone(w.pending[o.Records:]), o.Records
 	// Each author waited for its own node's commit; the decisions and
 	// reads that follow ask every node about every record.
 	return w.syncedAt(ctx, top)
@@ -527,15 +539,16 @@ func (w *workload) writeChunk(ctx context.Context, a int, chunk []int) (func(con
 	var blobs [][]byte
 	var body tx.RecordBatch
 	for _, i := range chunk {
-		blobs = append(blobs, w.records[i].blobs...)
-		body.Records = append(body.Records, w.records[i].body)
+		pd := &w.pending[i-w.pendingFrom]
+		blobs = append(blobs, pd.blobs...)
+		body.Records = append(body.Records, pd.body)
 	}
 	n := w.nodes[a%len(w.nodes)]
 	if err := n.StoreBlobs(ctx, blobs); err != nil {
 		return nil, err
 	}
 	for _, i := range chunk {
-		w.records[i].blobs = nil // the nodes hold them now
+		w.pending[i-w.pendingFrom].blobs = nil // the nodes hold them now
 	}
 	var raw []byte
 	var err error
@@ -565,10 +578,10 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	if o.Reads == 0 {
 		return nil
 	}
-	byPatient := map[int][]string{}
+	byPatient := map[int][]int32{} // record indexes
 	for _, i := range w.written {
-		r := w.records[i]
-		byPatient[r.patient] = append(byPatient[r.patient], r.id)
+		p := int(w.records[i].patient)
+		byPatient[p] = append(byPatient[p], int32(i))
 	}
 	var patients []int
 	for p := range byPatient {
@@ -655,7 +668,7 @@ type readFigures struct {
 
 // readPhase reads --reads records with --readers concurrent readers, k per
 // request.
-func (w *workload) readPhase(name string, byPatient map[int][]string, patients []int, k int, seed uint64) (readFigures, error) {
+func (w *workload) readPhase(name string, byPatient map[int][]int32, patients []int, k int, seed uint64) (readFigures, error) {
 	o := w.o
 	requests := (o.Reads + k - 1) / k
 	o.logf("%s: %d records with %d readers, %d per request", name, o.Reads, o.Readers, k)
@@ -677,7 +690,7 @@ func (w *workload) readPhase(name string, byPatient map[int][]string, patients [
 		n := min(k, o.Reads-i*k, len(byPatient[p]))
 		ids := make([]string, 0, n)
 		for _, j := range rng.Perm(len(byPatient[p]))[:n] {
-			ids = append(ids, byPatient[p][j])
+			ids = append(ids, w.records[byPatient[p][j]].ID())
 		}
 		t0 := time.Now()
 		err := w.read(hc, w.nodes[i%len(w.nodes)].APIURL(), w.members[w.reader[p]], ids, k > 1)
