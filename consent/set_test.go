@@ -1,10 +1,14 @@
 package consent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
+	"unsafe"
 )
 
 // chooser picks the next choice among n.
@@ -160,4 +164,44 @@ func FuzzSet(f *testing.F) {
 		}
 		sameDecision(t, randomConsents(next), randomRequest(next))
 	})
+}
+
+// TestNewSetSharesStrings: a Set's consents equal the ones it was made
+// from, hold the vocabulary's own words, one patient string and the
+// interned grantee, and the caller's consents keep their own strings.
+func TestNewSetSharesStrings(t *testing.T) {
+	decode := func(s string) []Consent {
+		var cs []Consent
+		if err := json.Unmarshal([]byte(s), &cs); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	const js = `[{"id":"c1","patient":"p1","grantee":"m1","categories":["all","genetic"],"purposes":["treatment"],"actions":["read"],"start":1},
+		{"id":"c2","patient":"p1","grantee":"org1","grantee_is_org":true,"categories":["laboratory","imaging"],"actions":["read","write"],"start":2}]`
+	in := decode(js)
+	before := unsafe.StringData(in[0].Categories[1])
+	s := NewSet(in)
+	if !reflect.DeepEqual(s.Consents(), decode(js)) {
+		t.Fatalf("NewSet changed the consents:\n%+v\nwant\n%+v", s.Consents(), decode(js))
+	}
+	if unsafe.StringData(in[0].Categories[1]) != before {
+		t.Error("NewSet rewrote the caller's consents")
+	}
+	got := s.Consents()
+	same := func(what, a, b string) {
+		t.Helper()
+		if unsafe.StringData(a) != unsafe.StringData(b) {
+			t.Errorf("%s %q not shared", what, a)
+		}
+	}
+	same("category", got[0].Categories[1], Categories[slices.Index(Categories, "genetic")])
+	same("all", got[0].Categories[0], All)
+	same("purpose", got[0].Purposes[0], Purposes[0])
+	same("action", got[1].Actions[1], ActionWrite)
+	same("patient", got[1].Patient, got[0].Patient)
+	same("grantee", NewSet(decode(js)).Consents()[0].Grantee, got[0].Grantee)
+	if got[1].Purposes != nil {
+		t.Errorf("a consent without purposes got %q", got[1].Purposes)
+	}
 }
