@@ -63,8 +63,14 @@ func (c *cache) actor(id string) (*Actor, bool) {
 }
 
 func (c *cache) putActor(a *Actor) {
-	a.requester = consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}.Intern()
-	a.ID, a.Org = a.requester.ID, a.requester.Org // the same strings, so requesterOf compares pointers
+	// Members are who ask under consents (requesterOf); any other actor
+	// that does is interned as it asks. Interning every patient too gave
+	// each a few objects in the interning map for the garbage collector to
+	// mark on every cycle, and saved no decision anything.
+	if a.Kind == KindMember {
+		a.requester = consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}.Intern()
+		a.ID, a.Org = a.requester.ID, a.requester.Org // the same strings, so requesterOf compares pointers
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.actors == nil || len(c.actors) >= maxCached {
