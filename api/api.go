@@ -195,9 +195,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	// Encoded whole, then written with its length: one write instead of a
 	// chunked stream, and a failure to encode is still a clean error.
 	// Encoded into a reused buffer: a record's answer is ~8 KB, and
-	// json.Marshal's copy of it and that copy grown by its newline were a
-	// third of the bytes a one-record read allocated, each of them
-	// bringing the next garbage collection cycle nearer
+	// json.Marshal's copy of it was a fifth of the bytes a one-record read
+	// allocated, each bringing the next garbage collection cycle nearer
 	// (docs/performance.md, "Reads at scale: the tail").
 	buf := answerBufs.Get().(*bytes.Buffer)
 	defer putAnswerBuf(buf)

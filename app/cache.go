@@ -64,9 +64,9 @@ func (c *cache) actor(id string) (*Actor, bool) {
 
 func (c *cache) putActor(a *Actor) {
 	// Members are who ask under consents (requesterOf); any other actor
-	// that does is interned as it asks. Interning every patient too gave
-	// each a few objects in the interning map for the garbage collector to
-	// mark on every cycle, and saved no decision anything.
+	// that does is interned as it asks. Interning every patient too left a
+	// few objects each in the interning map for the garbage collector to
+	// mark on every cycle, and made no decision faster.
 	if a.Kind == KindMember {
 		a.requester = consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}.Intern()
 		a.ID, a.Org = a.requester.ID, a.requester.Org // the same strings, so requesterOf compares pointers

@@ -32,10 +32,9 @@ var benchCategories = []string{"laboratory", "vital-signs", "clinical-note", "im
 
 // record is one record of the workload as the bench keeps it for the whole
 // run: who writes it, whose it is and its ID, and no pointer. The bench
-// shares its process with the node, and the node's garbage collector scans
-// whatever the bench keeps on every cycle: a million records kept with
-// their transaction bodies were about half the heap it scanned, which
-// lengthened the cycles the reads at scale wait behind
+// shares its process with the node, whose garbage collector goes through
+// whatever the bench keeps on every cycle: kept with their transaction
+// bodies, 300,000 records were half the heap it scanned
 // (docs/performance.md, "Reads at scale: the tail").
 type record struct {
 	author, patient int32
