@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"unsafe"
@@ -28,6 +29,25 @@ func TestDecodeActorKind(t *testing.T) {
 	}
 }
 
+// TestDecodeActorPacked: a decoded actor's strings lie in one allocation,
+// one object for the garbage collector where the decoder made five.
+func TestDecodeActorPacked(t *testing.T) {
+	a, err := decodeActor([]byte(`{"id":"mc1x","kind":"member","public":"pk","name":"Dr Lee","role":"physician","org":"mc1o","height":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != "mc1x" || a.Public != "pk" || a.Name != "Dr Lee" || a.Role != "physician" || a.Org != "mc1o" {
+		t.Fatalf("decoded %+v", a)
+	}
+	at := unsafe.StringData(a.ID)
+	for _, s := range []string{a.ID, a.Public, a.Name, a.Role, a.Org} {
+		if unsafe.StringData(s) != at {
+			t.Fatalf("%q is not where the string before it ends: not one allocation", s)
+		}
+		at = (*byte)(unsafe.Add(unsafe.Pointer(at), len(s)))
+	}
+}
+
 func FuzzDecodeActor(f *testing.F) {
 	f.Add([]byte(`{"id":"mc1x","kind":"member","public":"p","role":"physician","org":"mc1o","height":3}`))
 	f.Add([]byte(`{"kind":"patient"}`))
@@ -41,6 +61,13 @@ func FuzzDecodeActor(f *testing.F) {
 			if a.Kind == k && unsafe.StringData(a.Kind) != unsafe.StringData(k) {
 				t.Fatalf("kind %q decoded but not made the constant", k)
 			}
+		}
+		var plain Actor
+		if err := json.Unmarshal(b, &plain); err != nil {
+			t.Fatalf("decodeActor took what encoding/json refuses: %v", err)
+		}
+		if *a != plain {
+			t.Fatalf("decodeActor changed the actor:\n%+v\nwant\n%+v", *a, plain)
 		}
 	})
 }

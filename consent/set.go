@@ -3,6 +3,7 @@ package consent
 import (
 	"errors"
 	"slices"
+	"strings"
 	"unique"
 )
 
@@ -17,7 +18,10 @@ import (
 type Set struct {
 	consents []Consent
 	rules    []rule
-	inline   [2]rule // rules for up to two consents, in the Set's own memory
+	// Up to two consents and their rules live in the Set's own memory: a
+	// patient's consents are usually one or two.
+	inline      [2]rule
+	inlineGrant [2]Consent
 }
 
 // rule is a consent reduced to what Covers checks, in one cache line. Its
@@ -53,18 +57,17 @@ const allowedBy = "allowed by consent "
 // Evaluate. The Set keeps a copy, its strings shared (see share); the
 // caller's slice is left as it was.
 func NewSet(consents []Consent) *Set {
-	s := &Set{consents: slices.Clone(consents)}
-	s.rules = s.inline[:]
+	s := &Set{}
+	s.consents, s.rules = s.inlineGrant[:0], s.inline[:0]
 	if len(consents) > len(s.inline) {
-		s.rules = make([]rule, len(consents))
+		s.consents, s.rules = make([]Consent, 0, len(consents)), make([]rule, 0, len(consents))
 	}
+	s.consents = append(s.consents, consents...)
 	s.rules = s.rules[:len(consents)]
+	share(s.consents, s.rules)
 	for i := range s.consents {
 		c := &s.consents[i]
 		r := &s.rules[i]
-		r.grantee = unique.Make(c.Grantee)
-		share(c, s.consents[0].Patient, r.grantee)
-		r.allowed = allowedBy + c.ID
 		r.start, r.until = c.Start, c.Until
 		r.categories = bits(c.Categories, Categories)
 		if slices.Contains(c.Categories, All) {
@@ -85,22 +88,51 @@ func NewSet(consents []Consent) *Set {
 	return s
 }
 
-// share gives c, a Set's own copy of a consent, strings that other
-// consents hold too, equal to its own: its words the vocabulary's, its
-// lists one array, its patient the Set's first consent's, its grantee the
-// interned one. A node caches the consents of every patient it serves, and
-// each string and slice the JSON decoder made is an object the garbage
-// collector marks on every cycle: shared, a consent holds three (its ID,
-// its rule's reason, its words) instead of about thirteen.
-func share(c *Consent, patient string, grantee unique.Handle[string]) {
-	words := make([]string, 0, len(c.Categories)+len(c.Purposes)+len(c.Actions))
-	c.Categories, words = vocabulary(words, c.Categories, Categories)
-	c.Purposes, words = vocabulary(words, c.Purposes, Purposes)
-	c.Actions, _ = vocabulary(words, c.Actions, Actions)
-	if c.Patient == patient {
-		c.Patient = patient
+// share gives cs, a Set's own copy of one patient's consents, and their
+// rules strings that take as few allocations as they can: each grantee
+// the interned one; the words of every list the vocabulary's, the lists
+// in one array; and the patient, each rule's reason with its consent's
+// ID as its tail, and each condition in one string. A node caches the
+// consents of every patient it serves, and each string and slice the
+// JSON decoder made is an object the garbage collector marks on every
+// cycle: a Set of two consents is three objects (the Set, the string,
+// the array), where the decoded consents were about thirteen.
+func share(cs []Consent, rules []rule) {
+	if len(cs) == 0 {
+		return
 	}
-	c.Grantee = grantee.Value()
+	patient := cs[0].Patient
+	size, nwords := len(patient), 0
+	for i := range cs {
+		c := &cs[i]
+		size += len(allowedBy) + len(c.ID) + len(c.Condition)
+		nwords += len(c.Categories) + len(c.Purposes) + len(c.Actions)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(patient)
+	for i := range cs {
+		b.WriteString(allowedBy)
+		b.WriteString(cs[i].ID)
+		b.WriteString(cs[i].Condition)
+	}
+	all := b.String()
+	patient, all = all[:len(patient)], all[len(patient):]
+	words := make([]string, 0, nwords)
+	for i := range cs {
+		c, r := &cs[i], &rules[i]
+		r.grantee = unique.Make(c.Grantee)
+		c.Grantee = r.grantee.Value()
+		n := len(allowedBy) + len(c.ID)
+		r.allowed, c.ID = all[:n], all[len(allowedBy):n]
+		c.Condition, all = all[n:n+len(c.Condition)], all[n+len(c.Condition):]
+		if c.Patient == patient {
+			c.Patient = patient
+		}
+		c.Categories, words = vocabulary(words, c.Categories, Categories)
+		c.Purposes, words = vocabulary(words, c.Purposes, Purposes)
+		c.Actions, words = vocabulary(words, c.Actions, Actions)
+	}
 }
 
 // vocabulary appends list to buf, each word that vocab (or All) holds as
@@ -123,7 +155,7 @@ func vocabulary(buf, list, vocab []string) (appended, rest []string) {
 }
 
 // Consents returns the consents the Set was made from, in ID order.
-func (s *Set) Consents() []Consent { return s.consents }
+func (s *Set) Consents() []Consent { return s.consents[:len(s.consents):len(s.consents)] }
 
 // Evaluate decides req as Evaluate(s.Consents(), req, compile) does.
 func (s *Set) Evaluate(req Request, compile func(Consent) (*Program, error)) (Decision, error) {

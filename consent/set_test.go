@@ -205,3 +205,34 @@ func TestNewSetSharesStrings(t *testing.T) {
 		t.Errorf("a consent without purposes got %q", got[1].Purposes)
 	}
 }
+
+// TestNewSetAllocations: a cached Set is few objects for the garbage
+// collector to mark on every cycle. Two consents take three allocations:
+// the Set (which holds up to two consents and rules), one string (the
+// patient, each reason with its consent ID, each condition) and one array
+// of list words; their grantees are interned already.
+func TestNewSetAllocations(t *testing.T) {
+	var in []Consent
+	if err := json.Unmarshal([]byte(`[{"id":"c1","patient":"p1","grantee":"m1","categories":["all","genetic"],"purposes":["treatment"],"actions":["read"],"start":1,"condition":"request.time > 0"},
+		{"id":"c2","patient":"p1","grantee":"org1","grantee_is_org":true,"categories":["laboratory","imaging"],"purposes":["treatment"],"actions":["read","write"],"start":2}]`), &in); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSet(in)
+	if n := testing.AllocsPerRun(100, func() { s = NewSet(in) }); n > 3 {
+		t.Errorf("NewSet of two consents: %v allocations, want at most 3", n)
+	}
+	got := s.Consents()
+	for i, c := range got {
+		d, err := s.Evaluate(Request{Requester: Requester{ID: c.Grantee, Org: c.Grantee}, Action: ActionRead, Purpose: "treatment",
+			Category: "laboratory", Time: 10}, func(Consent) (*Program, error) { return Compile("true") })
+		if err != nil || !d.Allowed || d.ConsentID != in[i].ID || d.Reason != "allowed by consent "+in[i].ID {
+			t.Errorf("consent %d: %+v, %v", i, d, err)
+		}
+	}
+	if got[0].Condition != in[0].Condition || got[1].Condition != "" || got[0].ID != "c1" || got[1].Patient != "p1" {
+		t.Errorf("packed strings wrong: %+v", got)
+	}
+	if got = append(got, Consent{ID: "c3"}); s.Consents()[1].ID != "c2" || len(s.Consents()) != 2 {
+		t.Error("appending to Consents() wrote into the Set")
+	}
+}
