@@ -17,9 +17,9 @@ func TestCacheDropsValuesReadBeforeAForget(t *testing.T) {
 	var c cache
 	gen := c.generation()
 	c.forget(map[string]bool{"p": true}) // a commit lands between read and put
-	c.putEpoch(gen, "p/laboratory", 0)
+	c.putEpoch(gen, "p", "laboratory", 0)
 	c.putConsents(gen, "p", consent.NewSet([]consent.Consent{{ID: "c1"}}))
-	if _, ok := c.epoch("p/laboratory"); ok {
+	if _, ok := c.epoch("p", "laboratory"); ok {
 		t.Error("stale epoch number cached")
 	}
 	if _, ok := c.patientConsents("p"); ok {
@@ -27,17 +27,47 @@ func TestCacheDropsValuesReadBeforeAForget(t *testing.T) {
 	}
 
 	gen = c.generation()
-	c.putEpoch(gen, "p/laboratory", 3)
-	if n, ok := c.epoch("p/laboratory"); !ok || n != 3 {
+	c.putEpoch(gen, "p", "laboratory", 3)
+	if n, ok := c.epoch("p", "laboratory"); !ok || n != 3 {
 		t.Fatalf("epoch = %d, %v; want 3, true", n, ok)
 	}
 	c.forget(map[string]bool{"q": true})
-	if _, ok := c.epoch("p/laboratory"); !ok {
+	if _, ok := c.epoch("p", "laboratory"); !ok {
 		t.Error("forgetting another patient dropped p's epoch")
 	}
 	c.forget(map[string]bool{"p": true})
-	if _, ok := c.epoch("p/laboratory"); ok {
+	if _, ok := c.epoch("p", "laboratory"); ok {
 		t.Error("forget kept p's epoch")
+	}
+}
+
+// TestCacheEpochsByCategory: each of a patient's categories keeps its own
+// epoch number, every category of the vocabulary has room, and one
+// outside it is never cached.
+func TestCacheEpochsByCategory(t *testing.T) {
+	var c cache
+	if len(epochNums{}.n) != len(consent.Categories) || len(consent.Categories) > 16 {
+		t.Fatalf("epochNums holds %d categories and 16 bits; the vocabulary has %d", len(epochNums{}.n), len(consent.Categories))
+	}
+	gen := c.generation()
+	for i, cat := range consent.Categories {
+		c.putEpoch(gen, "p", cat, uint64(10+i))
+	}
+	c.putEpoch(gen, "q", "imaging", 7)
+	c.putEpoch(gen, "p", "no-such-category", 99)
+	for i, cat := range consent.Categories {
+		if n, ok := c.epoch("p", cat); !ok || n != uint64(10+i) {
+			t.Errorf("p %s: %d, %v; want %d", cat, n, ok, 10+i)
+		}
+	}
+	if n, ok := c.epoch("q", "imaging"); !ok || n != 7 {
+		t.Errorf("q imaging: %d, %v; want 7", n, ok)
+	}
+	if _, ok := c.epoch("q", "laboratory"); ok {
+		t.Error("q laboratory cached, never put")
+	}
+	if _, ok := c.epoch("p", "no-such-category"); ok {
+		t.Error("a category outside the vocabulary was cached")
 	}
 }
 

@@ -214,7 +214,7 @@ func (a *App) epochOf(e env, p, cat, pair string, m *batchMemo) (uint64, error) 
 			return n, nil
 		}
 	}
-	n, err := a.currentEpoch(e, p, cat, pair)
+	n, err := a.currentEpoch(e, p, cat)
 	if err == nil && m != nil {
 		m.epochs[pair] = n
 	}
@@ -224,17 +224,17 @@ func (a *App) epochOf(e env, p, cat, pair string, m *batchMemo) (uint64, error) 
 // currentEpoch is epochNum through the cache of committed epoch numbers. A
 // block reads around it for the patients it touches, and for patients it
 // registers (absent from committed state, and never cached as absent).
-func (a *App) currentEpoch(e env, p, cat, pair string) (uint64, error) {
+func (a *App) currentEpoch(e env, p, cat string) (uint64, error) {
 	if e.touched()[p] {
 		return epochNum(e.w, p, cat)
 	}
-	if n, ok := a.cache.epoch(pair); ok {
+	if n, ok := a.cache.epoch(p, cat); ok {
 		return n, nil
 	}
 	gen := a.cache.generation()
 	n, err := epochNum(a.store, p, cat)
 	if err == nil {
-		a.cache.putEpoch(gen, pair, n)
+		a.cache.putEpoch(gen, p, cat, n)
 		return n, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
