@@ -97,7 +97,10 @@ func (c *cache) putConsents(gen uint64, p string, cs *consent.Set) {
 	if c.consents == nil || len(c.consents) >= maxCached {
 		c.consents = map[string]*consent.Set{}
 	}
-	c.consents[p] = cs
+	// A copy of the key: p may be a window on a transaction's or a
+	// record's bytes, which the map would keep alive (storing a key, even
+	// over an equal one, keeps the new string).
+	c.consents[strings.Clone(p)] = cs
 }
 
 // epochNums are one patient's current epoch numbers: n[i] is
@@ -132,11 +135,8 @@ func (c *cache) putEpoch(gen uint64, patient, category string, n uint64) {
 	if !ok && (c.epochs == nil || len(c.epochs) >= maxCached) {
 		c.epochs = map[string]epochNums{}
 	}
-	if !ok {
-		patient = strings.Clone(patient) // not a window on a transaction's bytes, kept alive by the key
-	}
 	e.n[i], e.have = n, e.have|1<<i
-	c.epochs[patient] = e
+	c.epochs[strings.Clone(patient)] = e // see putConsents
 }
 
 // forget drops the patients whose consents or key epochs a committed block
