@@ -115,10 +115,13 @@ type epochNums struct {
 
 func (c *cache) epoch(patient, category string) (uint64, bool) {
 	i := slices.Index(consent.Categories, category)
+	if i < 0 {
+		return 0, false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e := c.epochs[patient]
-	return e.n[max(i, 0)], i >= 0 && e.have&(1<<i) != 0
+	return e.n[i], e.have&(1<<i) != 0
 }
 
 func (c *cache) putEpoch(gen uint64, patient, category string, n uint64) {

@@ -89,14 +89,14 @@ func NewSet(consents []Consent) *Set {
 }
 
 // share gives cs, a Set's own copy of one patient's consents, and their
-// rules strings that take as few allocations as they can: each grantee
-// the interned one; the words of every list the vocabulary's, the lists
-// in one array; and the patient, each rule's reason with its consent's
-// ID as its tail, and each condition in one string. A node caches the
-// consents of every patient it serves, and each string and slice the
-// JSON decoder made is an object the garbage collector marks on every
-// cycle: a Set of two consents is three objects (the Set, the string,
-// the array), where the decoded consents were about thirteen.
+// rules strings in as few allocations as it can: each grantee the
+// interned one; every list's words the vocabulary's, all lists in one
+// array; the patient, each rule's reason (its consent's ID as the tail)
+// and each condition in one string. A node caches the consents of every
+// patient it serves, and each string and slice the JSON decoder made is
+// an object the garbage collector marks on every cycle: a Set of two
+// consents is three objects (the Set, the string, the array), where it
+// kept about nine alive before.
 func share(cs []Consent, rules []rule) {
 	if len(cs) == 0 {
 		return
