@@ -27,7 +27,7 @@ const maxPacedReadsInFlight = 256
 // Each request reads a random record of a random patient, as reader the
 // member holding that patient's consent. It returns the patients read,
 // one per record, for the access-event count.
-func (w *workload) pacedReads(ctx context.Context, rep *Report, byPatient map[int][]int32, patients []int) ([]int, error) {
+func (w *workload) pacedReads(ctx context.Context, rep *Report, byPatient byPatient, patients []int) ([]int, error) {
 	o := w.o
 	if o.PacedReadRate <= 0 || o.PacedReads <= 0 || len(patients) == 0 {
 		return nil, nil
@@ -57,7 +57,8 @@ func (w *workload) pacedReads(ctx context.Context, rep *Report, byPatient map[in
 		slots <- struct{}{}
 		rng := rand.New(rand.NewPCG(o.Seed^0x9ace, uint64(i)))
 		p := patients[rng.IntN(len(patients))]
-		id := w.records[byPatient[p][rng.IntN(len(byPatient[p]))]].ID()
+		recs := byPatient.of(p)
+		id := w.records[recs[rng.IntN(len(recs))]].ID()
 		who[i] = p
 		open.Add(1)
 		go func() {

@@ -365,10 +365,7 @@ func (w *workload) seal(ctx context.Context, rep *Report) error {
 	o := w.o
 	total := o.Records + o.PacedRecords // the paced writes' after the others
 	w.records, w.pending = make([]record, total), make([]pending, total)
-	ids := make([]string, o.Patients) // one string per patient, shared by its records
-	for p, k := range w.patients {
-		ids[p] = k.ID()
-	}
+	ids := packedIDs(w.patients) // shared by each patient's records
 	o.logf("sealing %d records (client side)", total)
 	plain := make([][]byte, sealChunk)
 	var took time.Duration // sealing alone, as SealPerS always measured
@@ -577,16 +574,8 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	if o.Reads == 0 {
 		return nil
 	}
-	byPatient := map[int][]int32{} // record indexes
-	for _, i := range w.written {
-		p := int(w.records[i].patient)
-		byPatient[p] = append(byPatient[p], int32(i))
-	}
-	var patients []int
-	for p := range byPatient {
-		patients = append(patients, p)
-	}
-	slices.Sort(patients)
+	byPatient := indexByPatient(w.records, w.written, len(w.reader))
+	patients := byPatient.patients()
 	k := max(o.ReadBatch, 1)
 	f, err := w.readPhase("reads", byPatient, patients, k, o.Seed)
 	if err != nil {
@@ -667,7 +656,7 @@ type readFigures struct {
 
 // readPhase reads --reads records with --readers concurrent readers, k per
 // request.
-func (w *workload) readPhase(name string, byPatient map[int][]int32, patients []int, k int, seed uint64) (readFigures, error) {
+func (w *workload) readPhase(name string, byPatient byPatient, patients []int, k int, seed uint64) (readFigures, error) {
 	o := w.o
 	requests := (o.Reads + k - 1) / k
 	o.logf("%s: %d records with %d readers, %d per request", name, o.Reads, o.Readers, k)
@@ -686,10 +675,11 @@ func (w *workload) readPhase(name string, byPatient map[int][]int32, patients []
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		p := patients[rng.IntN(len(patients))]
 		who[i] = p
-		n := min(k, o.Reads-i*k, len(byPatient[p]))
+		recs := byPatient.of(p)
+		n := min(k, o.Reads-i*k, len(recs))
 		ids := make([]string, 0, n)
-		for _, j := range rng.Perm(len(byPatient[p]))[:n] {
-			ids = append(ids, w.records[byPatient[p][j]].ID())
+		for _, j := range rng.Perm(len(recs))[:n] {
+			ids = append(ids, w.records[recs[j]].ID())
 		}
 		t0 := time.Now()
 		err := w.read(hc, w.nodes[i%len(w.nodes)].APIURL(), w.members[w.reader[p]], ids, k > 1)

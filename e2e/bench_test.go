@@ -17,7 +17,8 @@ func TestBench(t *testing.T) {
 	e := newEnv(t)
 	base := freeBase(t, 10) // the bench's nodes and baseline use base…base+99
 	traceFile := filepath.Join(t.TempDir(), "reads.trace")
-	m := e.json("bench", "--trace", traceFile, "--profile-phase", "paced-reads", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
+	heapFile := filepath.Join(t.TempDir(), "heap.prof")
+	m := e.json("bench", "--trace", traceFile, "--memprofile", heapFile, "--profile-phase", "paced-reads", "--records", "512", "--patients", "32", "--reads", "100", "--authors", "4",
 		"--readers", "4", "--batch", "64", "--paced-rate", "50%", "--paced-records", "512",
 		"--paced-read-rate", "200", "--paced-reads", "60", "--base-port", strconv.Itoa(base))
 	for _, k := range []string{"records_per_s", "baseline_tx_per_s", "ratio_to_baseline", "write_p50_ms",
@@ -63,6 +64,10 @@ func TestBench(t *testing.T) {
 	if b, err := os.ReadFile(traceFile); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
 		t.Errorf("--trace wrote no execution trace: %d bytes, %v", len(b), err)
 	}
+	// --memprofile: a heap profile (gzipped protocol buffer) as the phase starts.
+	if b, err := os.ReadFile(heapFile); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		t.Errorf("--memprofile wrote no heap profile: %d bytes, %v", len(b), err)
+	}
 
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
 	for _, tc := range []struct {
@@ -71,6 +76,7 @@ func TestBench(t *testing.T) {
 	}{
 		{[]string{"--validators", "3"}, "--validators"},
 		{[]string{"--cpuprofile", prof, "--profile-phase", "setup"}, "--profile-phase"},
+		{[]string{"--memprofile", prof}, "--memprofile"}, // needs a phase to take it at
 		{[]string{"--depth", "0"}, "--depth"},
 		{[]string{"--reads", "-1"}, "--reads"},
 		{[]string{"--paced-rate", "-1"}, "--paced-rate"},

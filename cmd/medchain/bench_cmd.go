@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -38,13 +41,17 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 	base := fs.Int("base-port", q.BasePort, "first port of the bench's nodes")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
 	traceFile := fs.String("trace", "", "write an execution trace (go tool trace) of the run to `FILE`")
-	profPhase := fs.String("profile-phase", "all", "what --cpuprofile and --trace cover: all, writes, decisions, reads, single-reads, paced-reads or paced-writes")
+	memprofile := fs.String("memprofile", "", "write a heap profile to `FILE`, after a forced collection, as the --profile-phase phase starts (needs a phase other than all)")
+	profPhase := fs.String("profile-phase", "all", "what --cpuprofile and --trace cover, and where --memprofile is taken: all, writes, decisions, reads, single-reads, paced-reads or paced-writes")
 	return func(ctx context.Context, g *globals, args []string) error {
 		if err := wantArgs(args, 0, ""); err != nil {
 			return err
 		}
 		if !slices.Contains([]string{"all", "writes", "decisions", "reads", "single-reads", "paced-reads", "paced-writes"}, *profPhase) {
 			return usagef("--profile-phase %q: use all, writes, decisions, reads, single-reads, paced-reads or paced-writes", *profPhase)
+		}
+		if *memprofile != "" && *profPhase == "all" {
+			return usagef("--memprofile: name the phase to take it at with --profile-phase (writes, decisions, reads, single-reads, paced-reads or paced-writes)")
 		}
 		node.UseSpareProcs() // the bench's nodes and the baseline's alike
 		o := q
@@ -58,8 +65,8 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 		o.PacedRate, o.PacedPercent, o.PacedRecords = rate, percent, *pacedRecords
 		o.PacedReadRate, o.PacedReads = *pacedReadRate, *pacedReads
 		o.Authors, o.Readers, o.ReadBatch, o.Validators, o.Seed, o.BasePort, o.Progress = *authors, *readers, *readBatch, *validators, *seed, *base, g.stderr
-		if *cpuprofile != "" || *traceFile != "" {
-			stop, err := profile(&o, *cpuprofile, *traceFile, *profPhase)
+		if *cpuprofile != "" || *traceFile != "" || *memprofile != "" {
+			stop, err := profile(&o, *cpuprofile, *traceFile, *memprofile, *profPhase)
 			if err != nil {
 				return err
 			}
@@ -93,9 +100,10 @@ func parsePacedRate(s string) (rate, percent int, err error) {
 
 // profile starts a CPU profile into cpuFile and an execution trace into
 // traceFile (either may be "") covering the whole run (phase "all") or one
-// timed phase of it ("writes", "decisions", "reads", ...); stop ends them
-// and closes the files.
-func profile(o *bench.Options, cpuFile, traceFile, phase string) (stop func(), err error) {
+// timed phase of it ("writes", "decisions", "reads", ...), and writes a
+// heap profile into memFile as that phase starts; stop ends them and
+// closes the files.
+func profile(o *bench.Options, cpuFile, traceFile, memFile, phase string) (stop func(), err error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -121,7 +129,17 @@ func profile(o *bench.Options, cpuFile, traceFile, phase string) (stop func(), e
 		closeAll()
 		return nil, err
 	}
+	mem, err := create(memFile)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	start := func() (end func(), err error) {
+		if mem != nil {
+			if err := writeHeap(o.Progress, mem, phase); err != nil {
+				return nil, err
+			}
+		}
 		if cpu != nil {
 			if err := pprof.StartCPUProfile(cpu); err != nil {
 				return nil, err
@@ -159,12 +177,28 @@ func profile(o *bench.Options, cpuFile, traceFile, phase string) (stop func(), e
 		end, err := start()
 		if err != nil {
 			// The run goes on; the files stay empty, and the user is told.
-			fmt.Fprintf(o.Progress, "bench: could not start --cpuprofile/--trace for phase %s: %v\n", name, err)
+			fmt.Fprintf(o.Progress, "bench: could not start --cpuprofile/--trace/--memprofile for phase %s: %v\n", name, err)
 			return func() {}
 		}
 		return end
 	}
 	return closeAll, nil
+}
+
+// writeHeap collects garbage, so that the profile and the figures it
+// prints count live objects only, then writes a heap profile to f and
+// the live heap's size and object count to progress. The forced cycle is
+// part of the phase's start, not of its timing.
+func writeHeap(progress io.Writer, f io.Writer, phase string) error {
+	runtime.GC()
+	samples := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(samples)
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	fmt.Fprintf(progress, "bench: heap as %s starts (after a forced collection): %d objects, %.0f MB live\n",
+		phase, samples[0].Value.Uint64(), float64(samples[1].Value.Uint64())/1e6)
+	return nil
 }
 
 func benchTable(r *bench.Report) string {
