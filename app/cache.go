@@ -3,11 +3,11 @@ package app
 import (
 	"crypto/sha256"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/internal/slab"
 	"github.com/medchain/medchain/tx"
 )
 
@@ -21,13 +21,38 @@ import (
 // A reader takes the generation before it reads committed state and offers
 // what it read with it: a commit that forgot the patient in between bumped
 // the generation, and the possibly stale value is not kept.
+//
+// What the cache keeps lies in a few large blocks (package slab), each map
+// beside the blocks its entries are in: at 100,000 patients, a few objects
+// per patient at random addresses were most of the garbage collector's
+// work on every cycle (BenchmarkCacheMarking). A map and its blocks are
+// dropped together, when the map is full or, for the patients, when the
+// blocks hold more forgotten entries than live ones.
 type cache struct {
-	mu       sync.RWMutex
-	gen      uint64
-	actors   map[string]*Actor
+	mu  sync.RWMutex
+	gen uint64
+
+	actors    map[string]*Actor
+	actorMem  slab.Of[Actor]
+	actorText slab.Text
+
 	consents map[string]*consent.Set
-	epochs   map[string]epochNums // patient -> current epoch numbers
-	records  map[string]Record    // never change once committed
+	epochs   map[string]*epochNums
+	setMem   *consent.Memory
+	epochMem slab.Of[epochNums]
+	keys     slab.Text // the patients' IDs, as the two maps' keys
+	nkeys    int       // copied into keys
+
+	records    map[string]*Record // never change once committed
+	recordMem  slab.Of[Record]
+	recordText slab.Text
+}
+
+// epochNums are one patient's current epoch numbers: n[i] is
+// consent.Categories[i]'s when bit i of have is set.
+type epochNums struct {
+	have uint16
+	n    [14]uint64
 }
 
 func (c *cache) generation() uint64 {
@@ -44,17 +69,28 @@ const (
 func (c *cache) record(id string) (Record, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	r, ok := c.records[id]
-	return r, ok
+	if r, ok := c.records[id]; ok {
+		return *r, true
+	}
+	return Record{}, false
 }
 
 func (c *cache) putRecord(r Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.records == nil || len(c.records) >= maxCachedRecords {
-		c.records = map[string]Record{}
+	if _, ok := c.records[r.ID]; ok {
+		return
 	}
-	c.records[r.ID] = r
+	if c.records == nil || len(c.records) >= maxCachedRecords {
+		c.records, c.recordMem, c.recordText = map[string]*Record{}, slab.Of[Record]{}, slab.Text{}
+	}
+	p := c.recordMem.New()
+	*p = r
+	all := c.recordText.Concat(r.ID, r.Patient, r.Author, r.Category, r.ContentType, r.Ciphertext, r.Commitment, r.EpochEnv, r.SelfEnv)
+	for _, s := range []*string{&p.ID, &p.Patient, &p.Author, &p.Category, &p.ContentType, &p.Ciphertext, &p.Commitment, &p.EpochEnv, &p.SelfEnv} {
+		*s, all = all[:len(*s)], all[len(*s):]
+	}
+	c.records[p.ID] = p
 }
 
 func (c *cache) actor(id string) (*Actor, bool) {
@@ -64,21 +100,33 @@ func (c *cache) actor(id string) (*Actor, bool) {
 	return a, ok
 }
 
-func (c *cache) putActor(a *Actor) {
+// putActor caches a copy of a and returns it (or the copy already
+// cached: actors never change).
+func (c *cache) putActor(a *Actor) *Actor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.actors[a.ID]; ok {
+		return old
+	}
+	if c.actors == nil || len(c.actors) >= maxCached {
+		c.actors, c.actorMem, c.actorText = map[string]*Actor{}, slab.Of[Actor]{}, slab.Text{}
+	}
+	p := c.actorMem.New()
+	*p = *a
+	all := c.actorText.Concat(a.ID, a.Public, a.Name, a.Role, a.Org)
+	for _, s := range []*string{&p.ID, &p.Public, &p.Name, &p.Role, &p.Org} {
+		*s, all = all[:len(*s)], all[len(*s):]
+	}
 	// Members are who ask under consents (requesterOf); any other actor
 	// that does is interned as it asks. Interning every patient too left a
 	// few objects each in the interning map for the garbage collector to
 	// mark on every cycle, and made no decision faster.
-	if a.Kind == KindMember {
-		a.requester = consent.Requester{ID: a.ID, Role: a.Role, Org: a.Org}.Intern()
-		a.ID, a.Org = a.requester.ID, a.requester.Org // the same strings, so requesterOf compares pointers
+	if p.Kind == KindMember {
+		p.requester = consent.Requester{ID: p.ID, Role: p.Role, Org: p.Org}.Intern()
+		p.ID, p.Org = p.requester.ID, p.requester.Org // the same strings, so requesterOf compares pointers
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.actors == nil || len(c.actors) >= maxCached {
-		c.actors = map[string]*Actor{}
-	}
-	c.actors[a.ID] = a
+	c.actors[p.ID] = p
+	return p
 }
 
 func (c *cache) patientConsents(p string) (*consent.Set, bool) {
@@ -88,29 +136,40 @@ func (c *cache) patientConsents(p string) (*consent.Set, bool) {
 	return cs, ok
 }
 
-func (c *cache) putConsents(gen uint64, p string, cs *consent.Set) {
+// putConsents caches patient p's consents, read at generation gen, and
+// returns them as a Set (not cached if a commit forgot p since).
+func (c *cache) putConsents(gen uint64, p string, cs []consent.Consent) *consent.Set {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
-		return
+		return consent.NewSet(cs)
 	}
-	if c.consents == nil || len(c.consents) >= maxCached {
-		c.consents = map[string]*consent.Set{}
-	}
-	// A copy of the key: p may be a window on a transaction's or a
-	// record's bytes, which the map would keep alive (storing a key, even
-	// over an equal one, keeps the new string).
-	c.consents[strings.Clone(p)] = cs
+	c.roomForPatients()
+	set := consent.NewSetIn(c.setMem, cs)
+	c.consents[c.key(p)] = set
+	return set
 }
 
-// epochNums are one patient's current epoch numbers: n[i] is
-// consent.Categories[i]'s when bit i of have is set. One entry a patient,
-// in the map's own memory, keyed by one string: keyed by patient and
-// category, 100,000 patients' epochs were up to 262,144 strings for the
-// garbage collector to mark on every cycle.
-type epochNums struct {
-	have uint16
-	n    [14]uint64
+// key returns a copy of patient p's ID in the cache's memory, to key a map
+// by; the caller holds the write lock. p may be a window on a
+// transaction's or a record's bytes, which the map would keep alive (a Go
+// map keeps the key of its latest store, even over an equal one).
+func (c *cache) key(p string) string {
+	c.nkeys++
+	return c.keys.String(p)
+}
+
+// roomForPatients starts the patients' maps and memory afresh when a map
+// is full or when the memory holds more forgotten or replaced entries than
+// live ones; the caller holds the write lock.
+func (c *cache) roomForPatients() {
+	if c.consents != nil && len(c.consents) < maxCached && len(c.epochs) < maxCached &&
+		c.nkeys <= 2*(len(c.consents)+len(c.epochs))+4096 &&
+		c.setMem.Sets() <= 2*len(c.consents)+4096 && c.epochMem.Len() <= 2*len(c.epochs)+4096 {
+		return
+	}
+	c.consents, c.epochs = map[string]*consent.Set{}, map[string]*epochNums{}
+	c.setMem, c.epochMem, c.keys, c.nkeys = new(consent.Memory), slab.Of[epochNums]{}, slab.Text{}, 0
 }
 
 func (c *cache) epoch(patient, category string) (uint64, bool) {
@@ -121,6 +180,9 @@ func (c *cache) epoch(patient, category string) (uint64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e := c.epochs[patient]
+	if e == nil {
+		return 0, false
+	}
 	return e.n[i], e.have&(1<<i) != 0
 }
 
@@ -134,12 +196,13 @@ func (c *cache) putEpoch(gen uint64, patient, category string, n uint64) {
 	if gen != c.gen {
 		return
 	}
-	e, ok := c.epochs[patient]
-	if !ok && (c.epochs == nil || len(c.epochs) >= maxCached) {
-		c.epochs = map[string]epochNums{}
+	e := c.epochs[patient]
+	if e == nil {
+		c.roomForPatients()
+		e = c.epochMem.New()
+		c.epochs[c.key(patient)] = e
 	}
-	e.n[i], e.have = n, e.have|1<<i
-	c.epochs[strings.Clone(patient)] = e // see putConsents
+	e.n[i], e.have = n, e.have|1<<i // in place: storing again would re-key the map by patient
 }
 
 // forget drops the patients whose consents or key epochs a committed block

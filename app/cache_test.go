@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/medchain/medchain/consent"
 )
@@ -18,7 +19,7 @@ func TestCacheDropsValuesReadBeforeAForget(t *testing.T) {
 	gen := c.generation()
 	c.forget(map[string]bool{"p": true}) // a commit lands between read and put
 	c.putEpoch(gen, "p", "laboratory", 0)
-	c.putConsents(gen, "p", consent.NewSet([]consent.Consent{{ID: "c1"}}))
+	c.putConsents(gen, "p", []consent.Consent{{ID: "c1"}})
 	if _, ok := c.epoch("p", "laboratory"); ok {
 		t.Error("stale epoch number cached")
 	}
@@ -68,6 +69,69 @@ func TestCacheEpochsByCategory(t *testing.T) {
 	}
 	if _, ok := c.epoch("p", "no-such-category"); ok {
 		t.Error("a category outside the vocabulary was cached")
+	}
+}
+
+// TestCacheCopiesKeys: the cache keys a patient by its own copy of the
+// ID, never by the caller's string, which may be a window on a
+// transaction's bytes that the map would keep alive, or that change.
+func TestCacheCopiesKeys(t *testing.T) {
+	var c cache
+	buf := []byte("p1")
+	window := unsafe.String(&buf[0], len(buf))
+	gen := c.generation()
+	c.putEpoch(gen, window, "imaging", 4)
+	c.putConsents(gen, window, []consent.Consent{{ID: "c1", Patient: "p1"}})
+	copy(buf, "q2")
+	if n, ok := c.epoch("p1", "imaging"); !ok || n != 4 {
+		t.Errorf("epoch of p1 after the caller's bytes changed: %d, %v; want 4, true", n, ok)
+	}
+	if _, ok := c.patientConsents("p1"); !ok {
+		t.Error("consents of p1 lost after the caller's bytes changed")
+	}
+	if _, ok := c.patientConsents("q2"); ok {
+		t.Error("the cache keyed p1 by the caller's bytes")
+	}
+}
+
+// TestCacheStartsAfreshWhenMostlyForgotten: a patient the ledger changes
+// is forgotten and read again, and what the cache held of it before stays
+// in its blocks; once forgotten entries outnumber live ones the cache
+// starts afresh, so its memory stays bounded, and answers as before.
+func TestCacheStartsAfreshWhenMostlyForgotten(t *testing.T) {
+	var c cache
+	for i := range 50_000 {
+		p := fmt.Sprintf("p%d", i%10)
+		c.putConsents(c.generation(), p, []consent.Consent{{ID: fmt.Sprint("c", i), Patient: p}})
+		c.putEpoch(c.generation(), p, "imaging", uint64(i))
+		if n, ok := c.epoch(p, "imaging"); !ok || n != uint64(i) {
+			t.Fatalf("put %d: epoch %d, %v; want %d", i, n, ok, i)
+		}
+		if cs, ok := c.patientConsents(p); !ok || cs.Consents()[0].ID != fmt.Sprint("c", i) {
+			t.Fatalf("put %d: consents %v, %v", i, cs, ok)
+		}
+		c.forget(map[string]bool{p: true})
+		if live := len(c.consents) + len(c.epochs); c.nkeys > 2*live+4096+2 || c.setMem.Sets() > 2*len(c.consents)+4096+1 || c.epochMem.Len() > 2*len(c.epochs)+4096+1 {
+			t.Fatalf("after %d forgotten puts: %d keys, %d sets and %d epoch entries in memory for %d live entries", i+1, c.nkeys, c.setMem.Sets(), c.epochMem.Len(), live)
+		}
+	}
+}
+
+// TestCacheActorIsACopy: the cache keeps its own copy of an actor, and a
+// second put of the same actor returns the first copy.
+func TestCacheActorIsACopy(t *testing.T) {
+	var c cache
+	a := &Actor{ID: "m1", Kind: KindMember, Public: "pub", Role: "physician", Org: "o1", Height: 3}
+	got := c.putActor(a)
+	if got == a || got.ID != "m1" || got.Public != "pub" || got.Org != "o1" || got.Height != 3 || got.requester.ID != "m1" {
+		t.Fatalf("putActor = %+v (same pointer: %v)", got, got == a)
+	}
+	a.Public = "changed"
+	if again := c.putActor(&Actor{ID: "m1", Kind: KindMember, Public: "other"}); again != got || again.Public != "pub" {
+		t.Errorf("a second put replaced the cached actor: %+v", again)
+	}
+	if cached, ok := c.actor("m1"); !ok || cached != got {
+		t.Errorf("actor(m1) = %p, %v; want %p", cached, ok, got)
 	}
 }
 

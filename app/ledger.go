@@ -193,8 +193,7 @@ func (a *App) actor(r reader, id string) (*Actor, error) {
 			// would otherwise keep alive (~120 MB over 100,000 patients).
 			act.hasSign = copy(act.sign[:], pub.Sign) == len(act.sign)
 		}
-		a.cache.putActor(act)
-		return act, nil
+		return a.cache.putActor(act), nil
 	}
 	if r == reader(a.store) {
 		return nil, err

@@ -430,11 +430,10 @@ func (a *App) consentsOf(r reader, touched map[string]bool, patient string) (*co
 	if err != nil {
 		return nil, err
 	}
-	set := consent.NewSet(cs)
 	if fromCommitted {
-		a.cache.putConsents(gen, patient, set)
+		return a.cache.putConsents(gen, patient, cs), nil
 	}
-	return set, nil
+	return consent.NewSet(cs), nil
 }
 
 func readConsents(r reader, patient string) ([]consent.Consent, error) {

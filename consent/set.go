@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"unique"
+
+	"github.com/medchain/medchain/internal/slab"
 )
 
 // Set is one patient's consents, in ID order, prepared for deciding many
@@ -56,15 +58,34 @@ const allowedBy = "allowed by consent "
 // NewSet prepares consents, which must be one patient's in ID order, for
 // Evaluate. The Set keeps a copy, its strings shared (see share); the
 // caller's slice is left as it was.
-func NewSet(consents []Consent) *Set {
-	s := &Set{}
+func NewSet(consents []Consent) *Set { return NewSetIn(nil, consents) }
+
+// Memory holds the Sets NewSetIn makes, with their strings and word
+// lists, side by side in a few large blocks (package slab): a node that
+// caches every patient's Set gives the garbage collector a few blocks to
+// mark instead of three objects a patient at random addresses. Its Sets
+// live as long as any of them is referenced: drop a Memory with the cache
+// that holds its Sets. A Memory is not safe for concurrent use; the zero
+// Memory is ready to use.
+type Memory struct {
+	sets  slab.Of[Set]
+	words slab.Of[string]
+	text  slab.Text
+}
+
+// Sets returns how many Sets m has made.
+func (m *Memory) Sets() int { return m.sets.Len() }
+
+// NewSetIn is NewSet with the Set made in m (nil: in memory of its own).
+func NewSetIn(m *Memory, consents []Consent) *Set {
+	s := m.newSet()
 	s.consents, s.rules = s.inlineGrant[:0], s.inline[:0]
 	if len(consents) > len(s.inline) {
 		s.consents, s.rules = make([]Consent, 0, len(consents)), make([]rule, 0, len(consents))
 	}
 	s.consents = append(s.consents, consents...)
 	s.rules = s.rules[:len(consents)]
-	share(s.consents, s.rules)
+	m.share(s.consents, s.rules)
 	for i := range s.consents {
 		c := &s.consents[i]
 		r := &s.rules[i]
@@ -88,8 +109,32 @@ func NewSet(consents []Consent) *Set {
 	return s
 }
 
+func (m *Memory) newSet() *Set {
+	if m == nil {
+		return &Set{}
+	}
+	return m.sets.New()
+}
+
+// newWords returns an empty list with room for n words.
+func (m *Memory) newWords(n int) []string {
+	if m == nil {
+		return make([]string, 0, n)
+	}
+	return m.words.Slice(n)[:0]
+}
+
+// concat returns the parts joined, in m's memory.
+func (m *Memory) concat(parts ...string) string {
+	if m == nil {
+		return strings.Join(parts, "")
+	}
+	return m.text.Concat(parts...)
+}
+
 // share gives cs, a Set's own copy of one patient's consents, and their
-// rules strings in as few allocations as it can: each grantee the
+// rules strings in as few allocations as it can (in m's memory, if not
+// nil): each grantee the
 // interned one; every list's words the vocabulary's, all lists in one
 // array; the patient, each rule's reason (its consent's ID as the tail)
 // and each condition in one string. A node caches the consents of every
@@ -97,28 +142,22 @@ func NewSet(consents []Consent) *Set {
 // an object the garbage collector marks on every cycle: a Set of two
 // consents is three objects (the Set, the string, the array), where it
 // kept about nine alive before.
-func share(cs []Consent, rules []rule) {
+func (m *Memory) share(cs []Consent, rules []rule) {
 	if len(cs) == 0 {
 		return
 	}
 	patient := cs[0].Patient
-	size, nwords := len(patient), 0
+	nwords := 0
+	var inline [1 + 3*len(Set{}.inline)]string
+	parts := append(inline[:0], patient)
 	for i := range cs {
 		c := &cs[i]
-		size += len(allowedBy) + len(c.ID) + len(c.Condition)
+		parts = append(parts, allowedBy, c.ID, c.Condition)
 		nwords += len(c.Categories) + len(c.Purposes) + len(c.Actions)
 	}
-	var b strings.Builder
-	b.Grow(size)
-	b.WriteString(patient)
-	for i := range cs {
-		b.WriteString(allowedBy)
-		b.WriteString(cs[i].ID)
-		b.WriteString(cs[i].Condition)
-	}
-	all := b.String()
+	all := m.concat(parts...)
 	patient, all = all[:len(patient)], all[len(patient):]
-	words := make([]string, 0, nwords)
+	words := m.newWords(nwords)
 	for i := range cs {
 		c, r := &cs[i], &rules[i]
 		r.grantee = unique.Make(c.Grantee)

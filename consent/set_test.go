@@ -236,3 +236,40 @@ func TestNewSetAllocations(t *testing.T) {
 		t.Error("appending to Consents() wrote into the Set")
 	}
 }
+
+// TestNewSetIn: Sets made in a Memory decide as NewSet's do, cost no
+// allocation of their own once its blocks have room, and keep their
+// strings when many more Sets are made after them.
+func TestNewSetIn(t *testing.T) {
+	var in []Consent
+	if err := json.Unmarshal([]byte(`[{"id":"c1","patient":"p1","grantee":"m1","categories":["all","genetic"],"purposes":["treatment"],"actions":["read"],"start":1,"condition":"request.time > 0"},
+		{"id":"c2","patient":"p1","grantee":"org1","grantee_is_org":true,"categories":["laboratory","imaging"],"purposes":["treatment"],"actions":["read","write"],"start":2}]`), &in); err != nil {
+		t.Fatal(err)
+	}
+	var m Memory
+	first := NewSetIn(&m, in)
+	if n := testing.AllocsPerRun(100, func() { NewSetIn(&m, in) }); n >= 1 {
+		t.Errorf("NewSetIn of two consents: %v allocations a Set, want under 1 (the blocks' own, shared)", n)
+	}
+	for range 10_000 {
+		NewSetIn(&m, in[1:])
+	}
+	if m.Sets() != 1+101+10_000 {
+		t.Errorf("Sets() = %d, want %d", m.Sets(), 1+101+10_000)
+	}
+	if !reflect.DeepEqual(first.Consents(), NewSet(in).Consents()) {
+		t.Errorf("NewSetIn's consents %+v, NewSet's %+v", first.Consents(), NewSet(in).Consents())
+	}
+	compile := func(Consent) (*Program, error) { return Compile("true") }
+	for _, req := range []Request{
+		{Requester: Requester{ID: "m1"}, Action: ActionRead, Purpose: "treatment", Category: "genetic", Time: 10},
+		{Requester: Requester{ID: "m2", Org: "org1"}, Action: ActionWrite, Purpose: "treatment", Category: "imaging", Time: 10},
+		{Requester: Requester{ID: "m2", Org: "org2"}, Action: ActionRead, Purpose: "treatment", Category: "imaging", Time: 10},
+	} {
+		want, werr := NewSet(in).Evaluate(req, compile)
+		got, gerr := first.Evaluate(req, compile)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Errorf("%+v: NewSetIn's Set decided %+v, %v; NewSet's %+v, %v", req, got, gerr, want, werr)
+		}
+	}
+}
