@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cometbft/cometbft/abci/example/kvstore"
@@ -28,6 +29,7 @@ type kvApp struct {
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	block   []string
+	commits atomic.Int64
 }
 
 func (a *kvApp) FinalizeBlock(ctx context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
@@ -41,6 +43,7 @@ func (a *kvApp) FinalizeBlock(ctx context.Context, req *abci.RequestFinalizeBloc
 
 func (a *kvApp) Commit(ctx context.Context, req *abci.RequestCommit) (*abci.ResponseCommit, error) {
 	res, err := a.Application.Commit(ctx, req)
+	a.commits.Add(1)
 	a.mu.Lock()
 	for _, h := range a.block {
 		if c, ok := a.waiters[h]; ok {
@@ -98,6 +101,9 @@ func baseline(ctx context.Context, o Options, dir string, count, txBytes int) (b
 			return baselineRun{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if err := afterCommit(ctx, apps[0].commits.Load); err != nil {
+		return baselineRun{}, fmt.Errorf("baseline: %w", err)
 	}
 	cpu := startCPU()
 	start := time.Now()
@@ -219,5 +225,28 @@ func (w *workload) warmUp(ctx context.Context, rep *Report) error {
 	}
 	w.o.logf("baseline warm-up: %.0f tx/s", run.txPerS)
 	rep.BaselineWarmupTxPerS, rep.BaselineWarmupFaultsPerTx = run.txPerS, run.cost.faults
+	return nil
+}
+
+// afterCommit returns once commits reports one more commit than it did
+// when called: a timed write phase starts just after its node's commit,
+// medchain's and the baseline's alike. Where the first proposal falls in
+// the block cycle then differs neither between runs nor between the two
+// systems: started at any other moment, an idle node proposes as soon as
+// the first transaction arrives, a block of one batch, and the rest wait a
+// whole cycle. An idle node commits an empty block at least every second.
+func afterCommit(ctx context.Context, commits func() int64) error {
+	from := commits()
+	deadline := time.Now().Add(10 * time.Second)
+	for commits() == from {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no block committed in 10 s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 	return nil
 }

@@ -454,6 +454,9 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	lat := make([]time.Duration, o.Records)
 	var mu sync.Mutex
 	var top int64 // the highest block holding a record
+	if err := afterCommit(ctx, func() int64 { return w.nodes[0].Status().Height }); err != nil {
+		return fmt.Errorf("writes: %w", err)
+	}
 	h0 := w.nodes[0].Status().Height
 	end := o.phase("writes")
 	cpu := startCPU()
