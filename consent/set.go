@@ -134,10 +134,9 @@ func (m *Memory) concat(parts ...string) string {
 
 // share gives cs, a Set's own copy of one patient's consents, and their
 // rules strings in as few allocations as it can (in m's memory, if not
-// nil): each grantee the
-// interned one; every list's words the vocabulary's, all lists in one
-// array; the patient, each rule's reason (its consent's ID as the tail)
-// and each condition in one string. A node caches the consents of every
+// nil): each grantee the interned one; every list's words the
+// vocabulary's, all lists in one array; the patient, each rule's reason
+// (its consent's ID as the tail) and each condition in one string. A node caches the consents of every
 // patient it serves, and each string and slice the JSON decoder made is
 // an object the garbage collector marks on every cycle: a Set of two
 // consents is three objects (the Set, the string, the array), where it
