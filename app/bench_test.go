@@ -76,7 +76,7 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 // BenchmarkAuthorizeRecordScale measures the consent evaluation alone
 // (AuthorizeRecord, the record already read) with the caches holding as
 // many patients as a ledger of 10, 100 and 1,000 times that many records,
-// each with the bench's two consents, decoded from JSON as the node
+// each with the bench's two consents and its own cached actor, decoded from JSON as the node
 // decodes them, one of them to a reader: of its own ("readers=own"), or
 // one of 32 physicians as in `medchain bench` ("readers=32"). Patients are
 // visited in a scattered order, so the figure shows how the evaluation's
@@ -119,6 +119,13 @@ func authorizeScale(b *testing.B, patients, nreaders int) {
 			cs = append(cs, c.Consent)
 		}
 		a.cache.putConsents(a.cache.generation(), patient, cs)
+		// A node that has written the patient's records has its actor
+		// cached too, beside the readers'.
+		pa, err := decodeActor(fmt.Appendf(nil, `{"id":%q,"kind":"patient","public":"%01700d"}`, patient, 0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		a.cache.putActor(pa)
 		recs[p] = Record{ID: fmt.Sprintf("r%063d", p), Patient: patient, Author: author, Category: "laboratory"}
 		readers[p] = reader
 	}
