@@ -76,12 +76,12 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 // BenchmarkAuthorizeRecordScale measures the consent evaluation alone
 // (AuthorizeRecord, the record already read) with the caches holding as
 // many patients as a ledger of 10, 100 and 1,000 times that many records,
-// each with the bench's two consents and its own cached actor, decoded from JSON as the node
-// decodes them, one of them to a reader: of its own ("readers=own"), or
-// one of 32 physicians as in `medchain bench` ("readers=32"). Patients are
-// visited in a scattered order, so the figure shows how the evaluation's
-// memory touches grow with the number of patients, not only its
-// instructions. "hot" visits only the first 1,000 patients of the same
+// each with the bench's two consents and its own cached actor, decoded
+// from JSON as the node decodes them, one consent to a reader: of its own
+// ("readers=own"), or one of 32 physicians as in `medchain bench`
+// ("readers=32"). Patients are visited in a scattered order, so the figure
+// shows how the evaluation's memory touches grow with the number of
+// patients, not only its instructions. "hot" visits only the first 1,000 patients of the same
 // caches: if the work per decision grew with the caches it would show
 // there; a cost that grows only with the patients visited is the memory
 // hierarchy's.
