@@ -126,6 +126,17 @@ func TestCacheActorIsACopy(t *testing.T) {
 	if got == a || got.ID != "m1" || got.Public != "pub" || got.Org != "o1" || got.Height != 3 || got.requester.ID != "m1" {
 		t.Fatalf("putActor = %+v (same pointer: %v)", got, got == a)
 	}
+	// One block holds a copy's strings side by side: no object of its own
+	// for each (the decoder made five). A member's ID and organization are
+	// then the interned ones; a patient's stay in the block.
+	p := c.putActor(&Actor{ID: "p1", Kind: KindPatient, Public: "ppub", Name: "Ada", Role: "r", Org: "o"})
+	at := unsafe.StringData(p.ID)
+	for _, s := range []string{p.ID, p.Public, p.Name, p.Role, p.Org} {
+		if unsafe.StringData(s) != at {
+			t.Fatalf("%q is not where the string before it ends", s)
+		}
+		at = (*byte)(unsafe.Add(unsafe.Pointer(at), len(s)))
+	}
 	a.Public = "changed"
 	if again := c.putActor(&Actor{ID: "m1", Kind: KindMember, Public: "other"}); again != got || again.Public != "pub" {
 		t.Errorf("a second put replaced the cached actor: %+v", again)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
@@ -110,27 +109,7 @@ func decodeActor(b []byte) (*Actor, error) {
 			break
 		}
 	}
-	packStrings(&a.ID, &a.Public, &a.Name, &a.Role, &a.Org)
-	return &a, nil
-}
-
-// packStrings moves strings into one allocation. A node caches an actor
-// for every patient it serves, and each string the JSON decoder made is
-// an object the garbage collector marks on every cycle.
-func packStrings(strs ...*string) {
-	n := 0
-	for _, s := range strs {
-		n += len(*s)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, s := range strs {
-		b.WriteString(*s)
-	}
-	all := b.String()
-	for _, s := range strs {
-		*s, all = all[:len(*s)], all[len(*s):]
-	}
+	return &a, nil // the cache keeps its own copy, strings side by side (putActor)
 }
 
 func putActor(w writer, a *Actor) error {
