@@ -103,9 +103,10 @@ func authorizeScale(b *testing.B, patients, nreaders int) {
 	recs := make([]Record, patients)
 	readers := make([]string, patients)
 	for p := range patients {
-		patient, author, reader := fmt.Sprintf("p%063d", p), fmt.Sprintf("a%063d", p%16), fmt.Sprintf("m%063d", p%nreaders)
+		// Actor IDs as the ledger makes them: "mc1" and 40 hex digits.
+		patient, author, reader := fmt.Sprintf("mc1%040x", p), fmt.Sprintf("mc1%040x", 1<<40+p%16), fmt.Sprintf("mc1%040x", 1<<41+p%nreaders)
 		if p < nreaders {
-			act, err := decodeActor(fmt.Appendf(nil, `{"id":%q,"kind":"member","public":"x","role":"physician","org":"o%063d"}`, reader, 0))
+			act, err := decodeActor(fmt.Appendf(nil, `{"id":%q,"kind":"member","public":"x","role":"physician","org":"mc1%040x"}`, reader, 1<<42))
 			if err != nil {
 				b.Fatal(err)
 			}

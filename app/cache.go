@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
@@ -36,17 +37,32 @@ type cache struct {
 	actorMem  slab.Of[Actor]
 	actorText slab.Text
 
-	consents map[string]*consent.Set
-	epochs   map[string]*epochNums
-	setMem   *consent.Memory
-	epochMem slab.Of[epochNums]
-	keys     slab.Text // the patients' IDs, as the two maps' keys
-	nkeys    int       // copied into keys
+	patients   map[string]*patient
+	patientMem slab.Of[patient]
+	setMem     *consent.Memory
+	longIDs    slab.Text // the keys of patients whose IDs are too long for an entry's own
 
 	records    map[string]*Record // never change once committed
 	recordMem  slab.Of[Record]
 	recordText slab.Text
 }
+
+// patient is what the cache keeps of one patient: its consents and its
+// key epoch numbers, in one entry that also holds the patient's ID, the
+// map's key. At 100,000 patients few entries are in the CPU's caches, and
+// a lookup costs a memory stall for each place it reads: the map's slot,
+// the key's bytes to compare, the consents. Side by side, the last two
+// are one.
+type patient struct {
+	id     [inlineID]byte // the key's bytes, when the ID fits
+	hasSet bool
+	// set never changes once hasSet: readers use it after they unlock.
+	set    consent.Set
+	epochs epochNums
+}
+
+// inlineID is room for an actor ID ("mc1" and 40 hex digits) and more.
+const inlineID = 47
 
 // epochNums are one patient's current epoch numbers: n[i] is
 // consent.Categories[i]'s when bit i of have is set.
@@ -132,8 +148,10 @@ func (c *cache) putActor(a *Actor) *Actor {
 func (c *cache) patientConsents(p string) (*consent.Set, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	cs, ok := c.consents[p]
-	return cs, ok
+	if e := c.patients[p]; e != nil && e.hasSet {
+		return &e.set, true
+	}
+	return nil, false
 }
 
 // putConsents caches patient p's consents, read at generation gen, and
@@ -144,32 +162,41 @@ func (c *cache) putConsents(gen uint64, p string, cs []consent.Consent) *consent
 	if gen != c.gen {
 		return consent.NewSet(cs)
 	}
+	e := c.patient(p)
+	if !e.hasSet { // else another reader, at the same generation, was first
+		e.set.Init(c.setMem, cs)
+		e.hasSet = true
+	}
+	return &e.set
+}
+
+// patient returns p's entry, made if it has none; the caller holds the
+// write lock. A new entry keys the map by its own copy of the ID: p may be
+// a window on a transaction's or a record's bytes, which the map would
+// keep alive (a Go map keeps the key of its latest store, even over an
+// equal one).
+func (c *cache) patient(p string) *patient {
+	if e := c.patients[p]; e != nil {
+		return e
+	}
 	c.roomForPatients()
-	set := consent.NewSetIn(c.setMem, cs)
-	c.consents[c.key(p)] = set
-	return set
+	e := c.patientMem.New()
+	key := c.longIDs.String(p)
+	if len(p) <= len(e.id) && len(p) > 0 {
+		key = unsafe.String(&e.id[0], copy(e.id[:], p))
+	}
+	c.patients[key] = e
+	return e
 }
 
-// key returns a copy of patient p's ID in the cache's memory, to key a map
-// by; the caller holds the write lock. p may be a window on a
-// transaction's or a record's bytes, which the map would keep alive (a Go
-// map keeps the key of its latest store, even over an equal one).
-func (c *cache) key(p string) string {
-	c.nkeys++
-	return c.keys.String(p)
-}
-
-// roomForPatients starts the patients' maps and memory afresh when a map
-// is full or when the memory holds more forgotten or replaced entries than
-// live ones; the caller holds the write lock.
+// roomForPatients starts the patients' map and memory afresh when the map
+// is full or when the memory holds more forgotten entries than live ones;
+// the caller holds the write lock.
 func (c *cache) roomForPatients() {
-	if c.consents != nil && len(c.consents) < maxCached && len(c.epochs) < maxCached &&
-		c.nkeys <= 2*(len(c.consents)+len(c.epochs))+4096 &&
-		c.setMem.Sets() <= 2*len(c.consents)+4096 && c.epochMem.Len() <= 2*len(c.epochs)+4096 {
+	if c.patients != nil && len(c.patients) < maxCached && c.patientMem.Len() <= 2*len(c.patients)+4096 {
 		return
 	}
-	c.consents, c.epochs = map[string]*consent.Set{}, map[string]*epochNums{}
-	c.setMem, c.epochMem, c.keys, c.nkeys = new(consent.Memory), slab.Of[epochNums]{}, slab.Text{}, 0
+	c.patients, c.patientMem, c.setMem, c.longIDs = map[string]*patient{}, slab.Of[patient]{}, new(consent.Memory), slab.Text{}
 }
 
 func (c *cache) epoch(patient, category string) (uint64, bool) {
@@ -179,11 +206,11 @@ func (c *cache) epoch(patient, category string) (uint64, bool) {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e := c.epochs[patient]
+	e := c.patients[patient]
 	if e == nil {
 		return 0, false
 	}
-	return e.n[i], e.have&(1<<i) != 0
+	return e.epochs.n[i], e.epochs.have&(1<<i) != 0
 }
 
 func (c *cache) putEpoch(gen uint64, patient, category string, n uint64) {
@@ -196,13 +223,8 @@ func (c *cache) putEpoch(gen uint64, patient, category string, n uint64) {
 	if gen != c.gen {
 		return
 	}
-	e := c.epochs[patient]
-	if e == nil {
-		c.roomForPatients()
-		e = c.epochMem.New()
-		c.epochs[c.key(patient)] = e
-	}
-	e.n[i], e.have = n, e.have|1<<i // in place: storing again would re-key the map by patient
+	e := &c.patient(patient).epochs
+	e.n[i], e.have = n, e.have|1<<i
 }
 
 // forget drops the patients whose consents or key epochs a committed block
@@ -215,8 +237,7 @@ func (c *cache) forget(patients map[string]bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	for p := range patients {
-		delete(c.consents, p)
-		delete(c.epochs, p)
+		delete(c.patients, p)
 	}
 }
 

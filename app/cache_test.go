@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -94,6 +96,70 @@ func TestCacheCopiesKeys(t *testing.T) {
 	}
 }
 
+// TestCachePatientEntry: a patient's consents and epoch numbers share
+// one entry with the bytes of its map key, so a lookup reads one place
+// after the map's slot; an ID too long for the entry is keyed by a copy
+// elsewhere, and answers the same.
+func TestCachePatientEntry(t *testing.T) {
+	var c cache
+	id := "mc1" + strings.Repeat("ab", 20)
+	long := strings.Repeat("x", inlineID+1)
+	for _, p := range []string{id, long} {
+		gen := c.generation()
+		c.putEpoch(gen, p, "imaging", 5)
+		set := c.putConsents(gen, p, []consent.Consent{{ID: "c1", Patient: p, Grantee: "m1"}})
+		got, ok := c.patientConsents(p)
+		if !ok || got != set || len(got.Consents()) != 1 || got.Consents()[0].ID != "c1" {
+			t.Fatalf("%d-byte ID: consents %v, %v; want the Set putConsents returned", len(p), got, ok)
+		}
+		if n, ok := c.epoch(p, "imaging"); !ok || n != 5 {
+			t.Errorf("%d-byte ID: epoch %d, %v; want 5, true", len(p), n, ok)
+		}
+		if again := c.putConsents(gen, p, []consent.Consent{{ID: "c2", Patient: p}}); again != set {
+			t.Errorf("%d-byte ID: a second put at the same generation replaced a Set readers may hold", len(p))
+		}
+	}
+	for k, e := range c.patients {
+		inEntry := unsafe.StringData(k) == &e.id[0]
+		if want := len(k) <= inlineID; inEntry != want {
+			t.Errorf("%d-byte ID keyed by the entry's own bytes: %v, want %v", len(k), inEntry, want)
+		}
+	}
+}
+
+// TestCacheReadersWhilePatientsChange: readers use a Set after they
+// unlock, while writers cache epochs and consents and commits forget
+// patients; under -race this fails if a cached Set is ever written again.
+func TestCacheReadersWhilePatientsChange(t *testing.T) {
+	var c cache
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2_000 {
+				p := fmt.Sprintf("mc1%040x", i%7)
+				gen := c.generation()
+				if w%2 == 0 {
+					c.putEpoch(gen, p, "imaging", uint64(i))
+				}
+				set := c.putConsents(gen, p, []consent.Consent{{ID: "c1", Patient: p, Grantee: "m1", Categories: []string{"imaging"}, Actions: []string{"read"}}})
+				if cs, ok := c.patientConsents(p); ok {
+					set = cs
+				}
+				if got := set.Consents(); len(got) != 1 || got[0].Patient != p {
+					t.Errorf("consents of %s: %+v", p, got)
+					return
+				}
+				if i%5 == w {
+					c.forget(map[string]bool{p: true})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // TestCacheStartsAfreshWhenMostlyForgotten: a patient the ledger changes
 // is forgotten and read again, and what the cache held of it before stays
 // in its blocks; once forgotten entries outnumber live ones the cache
@@ -111,8 +177,8 @@ func TestCacheStartsAfreshWhenMostlyForgotten(t *testing.T) {
 			t.Fatalf("put %d: consents %v, %v", i, cs, ok)
 		}
 		c.forget(map[string]bool{p: true})
-		if live := len(c.consents) + len(c.epochs); c.nkeys > 2*live+4096+2 || c.setMem.Sets() > 2*len(c.consents)+4096+1 || c.epochMem.Len() > 2*len(c.epochs)+4096+1 {
-			t.Fatalf("after %d forgotten puts: %d keys, %d sets and %d epoch entries in memory for %d live entries", i+1, c.nkeys, c.setMem.Sets(), c.epochMem.Len(), live)
+		if c.patientMem.Len() > 2*len(c.patients)+4096+1 {
+			t.Fatalf("after %d forgotten puts: %d entries in memory for %d live ones", i+1, c.patientMem.Len(), len(c.patients))
 		}
 	}
 }

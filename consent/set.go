@@ -58,27 +58,31 @@ const allowedBy = "allowed by consent "
 // NewSet prepares consents, which must be one patient's in ID order, for
 // Evaluate. The Set keeps a copy, its strings shared (see share); the
 // caller's slice is left as it was.
-func NewSet(consents []Consent) *Set { return NewSetIn(nil, consents) }
+func NewSet(consents []Consent) *Set {
+	s := new(Set)
+	s.Init(nil, consents)
+	return s
+}
 
-// Memory holds the Sets NewSetIn makes, with their strings and word
-// lists, side by side in a few large blocks (package slab): a node that
-// caches every patient's Set gives the garbage collector a few blocks to
-// mark instead of three objects a patient at random addresses. Its Sets
-// live as long as any of them is referenced: drop a Memory with the cache
-// that holds its Sets. A Memory is not safe for concurrent use; the zero
-// Memory is ready to use.
+// Memory holds the strings and word lists of the Sets Init makes in it,
+// side by side in a few large blocks (package slab): a node that caches
+// every patient's Set gives the garbage collector a few blocks to mark
+// instead of objects a patient at random addresses. What a Memory holds
+// lives as long as any Set made in it is referenced: drop a Memory with
+// the cache that holds its Sets. A Memory is not safe for concurrent use;
+// the zero Memory is ready to use.
 type Memory struct {
-	sets  slab.Of[Set]
 	words slab.Of[string]
 	text  slab.Text
 }
 
-// Sets returns how many Sets m has made.
-func (m *Memory) Sets() int { return m.sets.Len() }
-
-// NewSetIn is NewSet with the Set made in m (nil: in memory of its own).
-func NewSetIn(m *Memory, consents []Consent) *Set {
-	s := m.newSet()
+// Init prepares consents, as NewSet does, into s, which must be the zero
+// Set; their strings and lists go in m (nil: allocations of their own).
+// It is NewSet for a Set that lives inside a larger value, such as a
+// cache's entry that keeps its patient's ID beside the Set, so that one
+// lookup reads both from the same cache lines. A Set keeps its first
+// consents in its own memory: it must not be copied once made.
+func (s *Set) Init(m *Memory, consents []Consent) {
 	s.consents, s.rules = s.inlineGrant[:0], s.inline[:0]
 	if len(consents) > len(s.inline) {
 		s.consents, s.rules = make([]Consent, 0, len(consents)), make([]rule, 0, len(consents))
@@ -106,14 +110,6 @@ func NewSetIn(m *Memory, consents []Consent) *Set {
 			r.flags |= ruleCondition
 		}
 	}
-	return s
-}
-
-func (m *Memory) newSet() *Set {
-	if m == nil {
-		return &Set{}
-	}
-	return m.sets.New()
 }
 
 // newWords returns an empty list with room for n words.
