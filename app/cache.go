@@ -181,11 +181,11 @@ func (c *cache) patient(p string) *patient {
 	}
 	c.roomForPatients()
 	e := c.patientMem.New()
-	key := c.longIDs.String(p)
-	if len(p) <= len(e.id) && len(p) > 0 {
-		key = unsafe.String(&e.id[0], copy(e.id[:], p))
+	if len(p) > 0 && len(p) <= len(e.id) {
+		c.patients[unsafe.String(&e.id[0], copy(e.id[:], p))] = e
+	} else {
+		c.patients[c.longIDs.String(p)] = e
 	}
-	c.patients[key] = e
 	return e
 }
 

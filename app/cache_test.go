@@ -119,6 +119,9 @@ func TestCachePatientEntry(t *testing.T) {
 			t.Errorf("%d-byte ID: a second put at the same generation replaced a Set readers may hold", len(p))
 		}
 	}
+	if got := c.longIDs.Bytes(); got != len(long) {
+		t.Errorf("%d bytes of IDs copied out of the entries, want %d (the long one only)", got, len(long))
+	}
 	for k, e := range c.patients {
 		inEntry := unsafe.StringData(k) == &e.id[0]
 		if want := len(k) <= inlineID; inEntry != want {
