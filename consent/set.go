@@ -76,13 +76,15 @@ type Memory struct {
 	text  slab.Text
 }
 
-// Init prepares consents, as NewSet does, into s, which must be the zero
-// Set; their strings and lists go in m (nil: allocations of their own).
-// It is NewSet for a Set that lives inside a larger value, such as a
-// cache's entry that keeps its patient's ID beside the Set, so that one
-// lookup reads both from the same cache lines. A Set keeps its first
-// consents in its own memory: it must not be copied once made.
+// Init prepares consents, as NewSet does, into s, replacing whatever s
+// held (no one may be using s); their strings and lists go in m (nil:
+// allocations of their own). It is NewSet for a Set that lives inside a
+// larger value, such as a cache's entry that keeps its patient's ID
+// beside the Set, so that one lookup reads both from the same cache
+// lines. A Set keeps its first consents in its own memory: it must not be
+// copied once made.
 func (s *Set) Init(m *Memory, consents []Consent) {
+	*s = Set{}
 	s.consents, s.rules = s.inlineGrant[:0], s.inline[:0]
 	if len(consents) > len(s.inline) {
 		s.consents, s.rules = make([]Consent, 0, len(consents)), make([]rule, 0, len(consents))

@@ -260,6 +260,16 @@ func TestSetInit(t *testing.T) {
 	if got := sets[len(sets)-1].Consents(); len(got) != 1 || got[0].ID != "c2" || got[0].Patient != "p1" {
 		t.Errorf("the last Set made holds %+v, want c2 of p1", got)
 	}
+	// Made again over a Set whose consent had a condition, a consent
+	// without one needs no compiler: nothing of the first is left.
+	again := new(Set)
+	again.Init(&m, in[:1])
+	member := Consent{ID: "c3", Patient: "p1", Grantee: "m1", Categories: []string{"laboratory"}, Purposes: []string{"treatment"}, Actions: []string{"read"}, Start: 1}
+	again.Init(&m, []Consent{member})
+	req := Request{Requester: Requester{ID: "m1"}, Action: ActionRead, Purpose: "treatment", Category: "laboratory", Time: 10}
+	if d, err := again.Evaluate(req, nil); err != nil || !d.Allowed || d.ConsentID != "c3" {
+		t.Errorf("a Set made again with c3 alone decided %+v, %v; want allowed by c3", d, err)
+	}
 	if !reflect.DeepEqual(first.Consents(), NewSet(in).Consents()) {
 		t.Errorf("Init's consents %+v, NewSet's %+v", first.Consents(), NewSet(in).Consents())
 	}
