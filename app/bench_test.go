@@ -81,10 +81,10 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 // ("readers=own"), or one of 32 physicians as in `medchain bench`
 // ("readers=32"). Patients are visited in a scattered order, so the figure
 // shows how the evaluation's memory touches grow with the number of
-// patients, not only its instructions. "hot" visits only the first 1,000 patients of the same
-// caches: if the work per decision grew with the caches it would show
-// there; a cost that grows only with the patients visited is the memory
-// hierarchy's.
+// patients, not only its instructions. "hot" visits only the first 1,000
+// patients of the same caches: if the work per decision grew with the
+// caches it would show there; a cost that grows only with the patients
+// visited is the memory hierarchy's.
 func BenchmarkAuthorizeRecordScale(b *testing.B) {
 	for _, patients := range []int{1_000, 10_000, 100_000} {
 		for _, readers := range []int{patients, 32} {

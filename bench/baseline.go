@@ -240,7 +240,7 @@ func afterCommit(ctx context.Context, commits func() int64) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for commits() == from {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no block committed in 10 s")
+			return fmt.Errorf("no block committed in 10 s: the node has stopped producing blocks (a full disk or an overloaded machine); free space or stop other work, then run the bench again")
 		}
 		select {
 		case <-ctx.Done():
