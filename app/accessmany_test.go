@@ -34,7 +34,7 @@ func newManyWorld(t *testing.T) *manyWorld {
 	w := &manyWorld{admin: newKey(t), orgA: newKey(t), orgB: newKey(t), memberA: newKey(t), memberB: newKey(t),
 		patient: newKey(t), patient2: newKey(t), server: newKey(t)}
 	w.node = openNode(t, "")
-	g, err := json.Marshal(Genesis{Admins: []string{w.admin.Public().String()}, Nodes: []string{w.server.Public().String()}})
+	g, err := json.Marshal(Genesis{Admins: []string{w.admin.Public().String()}, Nodes: []string{w.server.Public().String()}, StateVersion: StateVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

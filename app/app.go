@@ -33,6 +33,33 @@ type Genesis struct {
 	Admins []string `json:"admins"`
 	// Nodes are the nodes' own identities, which sign access batches.
 	Nodes []string `json:"nodes,omitempty"`
+	// StateVersion is the chain's state layout; 0 means 1 (see
+	// [StateVersion]).
+	StateVersion int `json:"state_version,omitempty"`
+}
+
+// StateVersion is the state layout a new chain's genesis names. Version 2
+// leaves the ledger's derived indexes out of the state's commitment
+// (derivedPrefixes); version 1, a genesis that names none, commits every
+// key. A chain keeps the version its genesis names, so the app hashes its
+// blocks carry stay the ones a replay computes.
+const StateVersion = 2
+
+// derivedPrefixes returns the state keys that version 2 leaves out of the
+// commitment, each derived from committed keys: a patient's index of
+// records, from each record's patient; and the access requests already
+// recorded, from the access events, whose keys name the request.
+// Execution reads both, so a node whose copy differs computes a different
+// app hash at its next use; `medchain verify` compares them with a
+// replay's.
+func derivedPrefixes(version int) ([]string, error) {
+	switch version {
+	case 0, 1:
+		return nil, nil
+	case 2:
+		return []string{"accessreq/", "precord/"}, nil
+	}
+	return nil, fmt.Errorf("genesis app_state.state_version %d: this build of medchain knows versions 1 and %d; run a newer one", version, StateVersion)
 }
 
 // Result is the outcome of a committed transaction.
@@ -128,6 +155,13 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
 			return nil, fmt.Errorf("genesis app_state: %w", err)
 		}
+	}
+	derived, err := derivedPrefixes(g.StateVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.SetDerived(derived); err != nil {
+		return nil, fmt.Errorf("genesis state version %d: %w", g.StateVersion, err)
 	}
 	a.block = a.store.Begin()
 	for _, s := range g.Admins {

@@ -88,9 +88,15 @@ func (n *node) close() {
 	}
 }
 
+// initChain runs InitChain for a chain of the current state version.
 func (n *node) initChain(admins ...ident.Private) []byte {
 	n.t.Helper()
-	g := Genesis{}
+	return n.initChainVersion(StateVersion, admins...)
+}
+
+func (n *node) initChainVersion(version int, admins ...ident.Private) []byte {
+	n.t.Helper()
+	g := Genesis{StateVersion: version}
 	for _, a := range admins {
 		g.Admins = append(g.Admins, a.Public().String())
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble"
+
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/tx"
 )
@@ -416,6 +418,42 @@ func TestRecordsConsentAudit(t *testing.T) {
 	if r := e.run("verify", "--home", tampered, "--output", "json"); r.code == exitOK || !strings.Contains(r.stderr, "blob") {
 		t.Errorf("verify of a home with a blob byte flipped: exit %d; want a failure naming the blob\n%s", r.code, r)
 	}
+
+	// So is a record taken out of its patient's index, which the state's
+	// commitment leaves out (state version 2): verify compares the index
+	// with the one its replay rebuilds.
+	unlisted := filepath.Join(t.TempDir(), "home")
+	copyDir(t, e.home, unlisted)
+	dropFirstKey(t, filepath.Join(unlisted, "data", "app"), "dprecord/") // 'd': the state's data namespace
+	if r := e.run("verify", "--home", unlisted, "--output", "json"); r.code == exitOK || !strings.Contains(r.stderr, "precord/") {
+		t.Errorf("verify of a home with a record dropped from its patient's index: exit %d; want a failure naming the index\n%s", r.code, r)
+	}
 	t.Logf("%s took %s", t.Name(), time.Since(start).Round(100*time.Millisecond))
 	_ = fmt.Sprint
+}
+
+// dropFirstKey deletes, underneath the node, the first key with prefix in
+// the Pebble store at dir, as someone with the disk could.
+func dropFirstKey(t *testing.T, dir, prefix string) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", dir, err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !it.First() || !strings.HasPrefix(string(it.Key()), prefix) {
+		it.Close()
+		t.Fatalf("no key with prefix %q in %s", prefix, dir)
+	}
+	key := bytes.Clone(it.Key())
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete(key, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -225,7 +225,7 @@ func prepareHome(o InitOptions, moniker string) (*Config, *privval.FilePV, ident
 }
 
 func makeGenesis(chainID string, vals []types.GenesisValidator, admins, nodes []string) (*types.GenesisDoc, error) {
-	appState, err := json.Marshal(app.Genesis{Admins: admins, Nodes: nodes})
+	appState, err := json.Marshal(app.Genesis{Admins: admins, Nodes: nodes, StateVersion: app.StateVersion})
 	if err != nil {
 		return nil, err
 	}

@@ -92,13 +92,24 @@ func BenchmarkGet(b *testing.B) {
 // the ledger grows, in seconds instead of a bench run of many minutes.
 // Each block's buckets are re-read from the store (Delta.Root), so the
 // figure grows with the entries per bucket and with how many of the
-// store's blocks no cache holds.
+// store's blocks no cache holds. With derived=true the patient's index
+// key is left out of the commitment (Store.SetDerived), as the ledger
+// does with it.
 //
 //	go test -run '^$' -bench CommitRecordsAtScale -benchtime 20x ./state
 func BenchmarkCommitRecordsAtScale(b *testing.B) {
-	for _, n := range []int{10_000, 100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n       int
+		derived bool
+	}{{10_000, false}, {10_000, true}, {100_000, false}, {100_000, true}, {1_000_000, false}, {1_000_000, true}} {
+		b.Run(fmt.Sprintf("records=%d/derived=%t", c.n, c.derived), func(b *testing.B) {
+			n := c.n
 			s := openDir(b, b.TempDir())
+			if c.derived {
+				if err := s.SetDerived([]string{"patient-record/"}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			r := rand.New(rand.NewPCG(1, 1))
 			value := randomBytes(r, 600)
 			block := func(records int) {

@@ -11,6 +11,16 @@
 // only its own buckets: the cost of a block is proportional to what it
 // writes, not to the size of the state.
 //
+// # Derived keys
+//
+// An application may declare key prefixes whose entries it derives from
+// other keys, such as an index of a patient's records ([Store.SetDerived]).
+// They are stored, read and written atomically with their block like any
+// key, but left out of the buckets: the commitment covers what they are
+// derived from, and a replay of the chain rebuilds them
+// ([Store.CompareDerived]). Each is one key fewer for every block to
+// hash and for every bucket to hold.
+//
 // # Durability
 //
 // A block's writes live in a [Delta] until [Store.Commit], which writes data,
@@ -31,6 +41,7 @@ import (
 	"hash"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -51,6 +62,7 @@ const (
 	nsMeta   = 'm' // m | name -> value
 	metaHgt  = "mheight"
 	metaHash = "mapphash"
+	metaDrv  = "mderived" // the derived prefixes, each ending in a newline
 )
 
 // ErrNotFound reports a missing key.
@@ -65,6 +77,9 @@ type Store struct {
 	empty  [32]byte     // the leaf hash of a bucket with no entries
 	height int64
 	closed bool
+	// derived are the prefixes of keys left out of the commitment, set
+	// before the first commit and never changed after it.
+	derived []string
 }
 
 // Open opens or creates a store in dir. An empty dir means in memory.
@@ -155,6 +170,15 @@ func (s *Store) load() error {
 	default:
 		s.height = int64(binary.BigEndian.Uint64(h))
 	}
+	switch d, err := s.meta(metaDrv); {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if s.derived, err = parseDerived(d); err != nil {
+			return err
+		}
+	}
 	if s.height > 0 {
 		stored, err := s.meta(metaHash)
 		if err != nil {
@@ -168,6 +192,80 @@ func (s *Store) load() error {
 }
 
 func (s *Store) meta(name string) ([]byte, error) { return s.get([]byte(name)) }
+
+// ErrDerivedFixed reports a change of the derived prefixes after the first
+// commit: the app hashes already committed depend on them.
+var ErrDerivedFixed = errors.New("the derived key prefixes are fixed at the first commit")
+
+// SetDerived declares the prefixes of keys the application derives from
+// others, to be left out of the commitment (see the package comment). It
+// is stored with the state. Before the first commit it may be called
+// again; after it, only with the prefixes already stored (a node's
+// restart), or it returns [ErrDerivedFixed]. A prefix may not be empty,
+// contain a newline, or begin another.
+func (s *Store) SetDerived(prefixes []string) error {
+	enc, err := encodeDerived(prefixes)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(s.derived, prefixes) {
+		return nil
+	}
+	if s.height > 0 {
+		return fmt.Errorf("%w: state at height %d derives %q, asked for %q", ErrDerivedFixed, s.height, s.derived, prefixes)
+	}
+	if err := s.db.Set([]byte(metaDrv), enc, pebble.Sync); err != nil {
+		return fmt.Errorf("store derived prefixes: %w", err)
+	}
+	s.derived = slices.Clone(prefixes)
+	return nil
+}
+
+// Derived returns the prefixes of the keys left out of the commitment.
+func (s *Store) Derived() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.derived)
+}
+
+func encodeDerived(prefixes []string) ([]byte, error) {
+	var b []byte
+	for i, p := range prefixes {
+		if p == "" || strings.Contains(p, "\n") {
+			return nil, fmt.Errorf("derived prefix %q: empty or holds a newline", p)
+		}
+		for j, q := range prefixes {
+			if i != j && strings.HasPrefix(p, q) {
+				return nil, fmt.Errorf("derived prefix %q begins with another, %q", p, q)
+			}
+		}
+		b = append(append(b, p...), '\n')
+	}
+	return b, nil
+}
+
+func parseDerived(b []byte) ([]string, error) {
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return nil, errors.New("state is corrupt: derived prefixes entry")
+	}
+	ps := strings.Split(string(b[:len(b)-1]), "\n")
+	if _, err := encodeDerived(ps); err != nil {
+		return nil, fmt.Errorf("state is corrupt: %w", err)
+	}
+	return ps, nil
+}
+
+// isDerived reports whether key is left out of the commitment.
+func (s *Store) isDerived(key string) bool {
+	for _, p := range s.derived {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *Store) get(k []byte) ([]byte, error) {
 	v, closer, err := s.db.Get(k)
@@ -320,6 +418,7 @@ type write struct {
 	bucket  uint16
 	hash    [32]byte // of value
 	existed bool     // the key is in the committed state (Replaces)
+	derived bool     // left out of the commitment: no bucket, no hash
 }
 
 // Begin starts a delta over the committed state.
@@ -442,6 +541,10 @@ func (d *Delta) Root() ([]byte, error) {
 	byBucket := map[uint16][]int{} // indexes into plan, in key order
 	var buckets []uint16
 	for i, k := range keys {
+		if d.s.isDerived(k) {
+			d.plan[i] = write{key: k, value: d.writes[k], derived: true}
+			continue
+		}
 		w := write{key: k, value: d.writes[k], bucket: bucketOf([]byte(k))}
 		if w.value != nil {
 			w.hash = sha256.Sum256(w.value)
@@ -468,13 +571,14 @@ func (d *Delta) Root() ([]byte, error) {
 // Replaces reports whether key, which d writes or deletes, is in the
 // committed state, as [Delta.Root] found while merging d's writes into
 // their buckets: an answer that costs no lookup of its own. known is false
-// if d does not write key or Root has not run since d last changed.
+// if d does not write key, key is derived (Root merges it into no bucket),
+// or Root has not run since d last changed.
 func (d *Delta) Replaces(key []byte) (replaces, known bool) {
 	if d.root == nil {
 		return false, false
 	}
 	i, found := slices.BinarySearchFunc(d.plan, key, func(w write, k []byte) int { return cmp.Compare(w.key, string(k)) })
-	if !found {
+	if !found || d.plan[i].derived {
 		return false, false
 	}
 	return d.plan[i].existed, true
@@ -680,9 +784,11 @@ func (d *Delta) encode() *pebble.Batch {
 			_ = batch.Set(dataKey([]byte(w.key)), w.value, nil)
 		}
 	}
-	byIndex := make([]int, len(d.plan))
-	for i := range byIndex {
-		byIndex[i] = i
+	byIndex := make([]int, 0, len(d.plan))
+	for i := range d.plan {
+		if !d.plan[i].derived {
+			byIndex = append(byIndex, i)
+		}
 	}
 	slices.SortStableFunc(byIndex, func(i, j int) int { return cmp.Compare(d.plan[i].bucket, d.plan[j].bucket) })
 	for _, i := range byIndex { // bucket, then key order

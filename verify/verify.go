@@ -287,6 +287,14 @@ func (c *checker) compareState(s *state.Store, rep *Report) error {
 	if !bytes.Equal(s.Root(), want) {
 		return fmt.Errorf("%w: application state at height %d: app hash %X, replay gives %X", ErrBroken, s.Height(), s.Root(), want)
 	}
+	// The indexes the commitment leaves out (state version 2) are checked
+	// against the ones the replay rebuilt. A node stopped before committing
+	// block top has one block fewer of them; its next start replays it.
+	if s.Height() == top {
+		if err := s.CompareDerived(c.rstore); err != nil {
+			return fmt.Errorf("%w: application state at height %d: %v", ErrBroken, s.Height(), err)
+		}
+	}
 	rep.Records = countRecords(s)
 	return nil
 }
