@@ -2,7 +2,10 @@ package tx
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"runtime"
 	"testing"
 )
 
@@ -109,5 +112,49 @@ func TestDecodeThenVerify(t *testing.T) {
 				t.Errorf("Verify on another chain = %v, want ErrBadSignature", err)
 			}
 		})
+	}
+}
+
+// TestVerifyReusesItsMessage verifies a large transaction and a small one
+// in turn, so that each builds its message in a buffer the other left
+// longer or shorter: every verification must still decide on its own
+// bytes alone. Verifying the large one again must not copy its body anew
+// (the message buffer is reused, not allocated).
+func TestVerifyReusesItsMessage(t *testing.T) {
+	key := testKey(t, "author")
+	var batch RecordBatch
+	for i := range 200 {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		x := hex.EncodeToString(h[:])
+		batch.Records = append(batch.Records, RecordPut{Patient: key.ID(), Category: "laboratory",
+			ContentType: "application/fhir+json", Size: 2048, Ciphertext: x, Commitment: x, EpochEnv: x, SelfEnv: x})
+	}
+	big := signed(t, key, TypeRecordBatch, 1, batch)
+	small := signed(t, key, TypeOrgAdd, 2, orgAddBody(t))
+	forged := signed(t, key, TypeOrgAdd, 3, orgAddBody(t))
+	forged.Nonce++
+	for range 3 {
+		for _, c := range []struct {
+			name string
+			x    *Tx
+			ok   bool
+		}{{"batch", big, true}, {"small", small, true}, {"forged", forged, false}} {
+			if err := c.x.Verify(testChain, key.Public().Sign); (err == nil) != c.ok {
+				t.Fatalf("Verify(%s) = %v, want ok %v", c.name, err, c.ok)
+			}
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC() // the pool may be emptied by a collection: one inside the loop below would add a buffer
+	runtime.ReadMemStats(&before)
+	const n = 10
+	for range n {
+		if err := big.Verify(testChain, key.Public().Sign); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per >= uint64(len(big.Body)) {
+		t.Errorf("Verify of a %d-byte body allocates %d bytes each time: the message is copied anew", len(big.Body), per)
 	}
 }

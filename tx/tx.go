@@ -21,7 +21,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/medchain/medchain/ident"
 )
@@ -128,21 +130,34 @@ func New(t Type, signer string, nonce uint64, body any) (*Tx, error) {
 
 // SignBytes returns what the signature covers.
 func (t *Tx) SignBytes(chainID string) ([]byte, error) {
-	b, err := t.encodeUnsigned()
+	return t.appendSignBytes(nil, chainID)
+}
+
+// appendSignBytes appends what the signature covers to b.
+func (t *Tx) appendSignBytes(b []byte, chainID string) ([]byte, error) {
+	b = slices.Grow(b, len(Domain)+len(chainID)+2+t.unsignedSize())
+	b = append(append(append(append(b, Domain...), 0), chainID...), 0)
+	b, err := t.appendUnsigned(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode transaction: %w", err)
 	}
-	out := make([]byte, 0, len(Domain)+len(chainID)+2+len(b))
-	out = append(append(append(append(out, Domain...), 0), chainID...), 0)
-	return append(out, b...), nil
+	return b, nil
 }
+
+// messages holds the buffers Verify builds signed messages in: a batch's
+// is tens of kilobytes, and a fresh one each time costs the page faults
+// of memory the runtime had handed back.
+var messages = sync.Pool{New: func() any { return new([]byte) }}
 
 // Sign sets the signature with key.
 func (t *Tx) Sign(chainID string, key ed25519.PrivateKey) error {
-	msg, err := t.SignBytes(chainID)
+	buf := messages.Get().(*[]byte)
+	defer messages.Put(buf)
+	msg, err := t.appendSignBytes((*buf)[:0], chainID)
 	if err != nil {
 		return err
 	}
+	*buf = msg
 	t.Sig = ed25519.Sign(key, msg)
 	return nil
 }
@@ -152,10 +167,13 @@ func (t *Tx) Verify(chainID string, pub ed25519.PublicKey) error {
 	if ident.IDOf(pub) != t.Signer {
 		return fmt.Errorf("%w: key does not belong to signer %s", ErrBadSignature, t.Signer)
 	}
-	msg, err := t.SignBytes(chainID)
+	buf := messages.Get().(*[]byte)
+	defer messages.Put(buf)
+	msg, err := t.appendSignBytes((*buf)[:0], chainID)
 	if err != nil {
 		return err
 	}
+	*buf = msg
 	if len(t.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, t.Sig) {
 		return fmt.Errorf("%w: signature by %s does not verify", ErrBadSignature, t.Signer)
 	}
@@ -250,6 +268,15 @@ func (t *Tx) checkDecoded(size int) error {
 // re-validated and re-compacted as json.Marshal would do with a RawMessage.
 // Body must already be canonical JSON, as New and Decode guarantee.
 func (t *Tx) encodeUnsigned() ([]byte, error) {
+	return t.appendUnsigned(make([]byte, 0, t.unsignedSize()))
+}
+
+// unsignedSize is about the length of the unsigned encoding: enough
+// unless the type or signer needs escaping.
+func (t *Tx) unsignedSize() int { return len(t.Body) + len(t.Type) + len(t.Signer) + 64 }
+
+// appendUnsigned appends the unsigned encoding to b.
+func (t *Tx) appendUnsigned(b []byte) ([]byte, error) {
 	typ, err := json.Marshal(t.Type)
 	if err != nil {
 		return nil, err
@@ -258,7 +285,6 @@ func (t *Tx) encodeUnsigned() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(t.Body)+len(typ)+len(signer)+64)
 	b = append(append(b, `{"type":`...), typ...)
 	b = append(append(b, `,"signer":`...), signer...)
 	b = strconv.AppendUint(append(b, `,"nonce":`...), t.Nonce, 10)
