@@ -94,6 +94,7 @@ func (n *node) initChain(admins ...ident.Private) []byte {
 	return n.initChainVersion(StateVersion, admins...)
 }
 
+// initChainVersion runs InitChain for a chain whose genesis names version.
 func (n *node) initChainVersion(version int, admins ...ident.Private) []byte {
 	n.t.Helper()
 	g := Genesis{StateVersion: version}

@@ -144,9 +144,9 @@ func (t *Tx) appendSignBytes(b []byte, chainID string) ([]byte, error) {
 	return b, nil
 }
 
-// messages holds the buffers Verify builds signed messages in: a batch's
-// is tens of kilobytes, and a fresh one each time costs the page faults
-// of memory the runtime had handed back.
+// messages holds the buffers Sign and Verify build signed messages in: a
+// batch's is tens of kilobytes, and a fresh one each time costs the page
+// faults of memory the runtime had handed back.
 var messages = sync.Pool{New: func() any { return new([]byte) }}
 
 // Sign sets the signature with key.
