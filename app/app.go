@@ -49,9 +49,10 @@ const StateVersion = 2
 // commitment, each derived from committed keys: a patient's index of
 // records, from each record's patient; and the access requests already
 // recorded, from the access events, whose keys name the request.
-// Execution reads both, so a node whose copy differs computes a different
-// app hash at its next use; `medchain verify` compares them with a
-// replay's.
+// Execution reads the recorded requests (a replayed request is refused),
+// so a node whose copy of those differs computes a different app hash at
+// its next use; the record index answers queries only. `medchain verify`
+// compares both with a replay's.
 func derivedPrefixes(version int) ([]string, error) {
 	switch version {
 	case 0, 1:
