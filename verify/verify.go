@@ -292,7 +292,7 @@ func (c *checker) compareState(s *state.Store, rep *Report) error {
 	// block top has one block fewer of them; its next start replays it.
 	if s.Height() == top {
 		if err := s.CompareDerived(c.rstore); err != nil {
-			return fmt.Errorf("%w: application state at height %d: %v", ErrBroken, s.Height(), err)
+			return fmt.Errorf("%w: application state at height %d: %v (this node's index was changed outside medchain; the keys it derives from match the chain: restore data/app from a backup taken with the node stopped)", ErrBroken, s.Height(), err)
 		}
 	}
 	rep.Records = countRecords(s)
