@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -54,6 +55,7 @@ func benchCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error 
 			return usagef("--memprofile: name the phase to take it at with --profile-phase (writes, decisions, reads, single-reads, paced-reads or paced-writes)")
 		}
 		node.UseSpareProcs() // the bench's nodes and the baseline's alike
+		node.UseHugePages(ctx, slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		o := q
 		o.Records, o.Reads, o.Patients = *records, *reads, *patients
 		o.BigEvery = max(q.BigEvery, *records/4)

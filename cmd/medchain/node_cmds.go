@@ -84,6 +84,7 @@ func nodeCmd(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
 			log.Info("initialized a new one-validator chain", "home", out["home"], "chain_id", out["chain_id"], "admin", out["admin"], "keyring", g.keyring)
 		}
 		node.UseSpareProcs()
+		node.UseHugePages(ctx, log)
 		n, err := node.Start(g.home, log, node.Options{CometLogLevel: *cometLevel})
 		if err != nil {
 			return err
