@@ -40,20 +40,32 @@ func NewAdvisor() (*Advisor, error) {
 	return &Advisor{}, nil
 }
 
+// maxReads bounds the reads of /proc/self/maps in one pass.
+const maxReads = 3
+
 // Advise marks every mapping heapSpans picks and returns how many bytes
 // they span. It marks them all each time: marking a mapping marked
 // before changes nothing, and an address range freed and mapped again,
 // as the C allocator does with its large blocks, is a new mapping,
 // unmarked, that a record of ranges already marked would skip.
+//
+// A read of /proc/self/maps that the process's own mapping and unmapping
+// tore is read again, up to maxReads times; if every read was torn,
+// Advise marks nothing this time and says so with a nil error, for the
+// next pass to do.
 func (a *Advisor) Advise() (uint64, error) {
-	b, err := readAll(a.buf[:0], "/proc/self/maps")
-	a.buf = b
-	if err != nil {
-		return 0, err
-	}
-	ms, err := parseMaps(b)
-	if err != nil {
-		return 0, err
+	var ms []mapping
+	for range maxReads {
+		b, err := readAll(a.buf[:0], "/proc/self/maps")
+		a.buf = b
+		if err != nil {
+			return 0, err
+		}
+		if ms, err = parseMaps(b); err == nil {
+			break
+		} else if !errors.Is(err, errTorn) {
+			return 0, err
+		}
 	}
 	var marked uint64
 	for _, s := range heapSpans(ms) {

@@ -38,6 +38,11 @@ import (
 // given to every process ("always").
 var ErrNotAdvisable = errors.New("huge pages are not the process's to ask for here")
 
+// errTorn says that /proc/self/maps changed while it was read: Linux
+// writes it a piece at a time, and mappings made or removed in between
+// can leave lines out of order. The next read sees them whole.
+var errTorn = errors.New("/proc/self/maps changed while it was read")
+
 // hugePage is the size of a transparent huge page on the platforms that
 // have them (x86-64, and arm64 with 4 KiB base pages).
 const hugePage = 2 << 20
@@ -55,7 +60,8 @@ type mapping struct {
 
 // parseMaps reads the lines of /proc/self/maps: "start-end perms offset
 // dev inode [path]". A line it cannot read is an error: the format is
-// the kernel's, and a line misread could mark the wrong memory.
+// the kernel's, and a line misread could mark the wrong memory. Lines out
+// of order are errTorn.
 func parseMaps(b []byte) ([]mapping, error) {
 	var ms []mapping
 	for line := range bytes.Lines(b) {
@@ -77,7 +83,7 @@ func parseMaps(b []byte) ([]mapping, error) {
 			return nil, fmt.Errorf("maps line %q: bad address range", line)
 		}
 		if len(ms) > 0 && start < ms[len(ms)-1].end {
-			return nil, fmt.Errorf("maps line %q: overlaps or precedes the line before", line)
+			return nil, fmt.Errorf("%w: line %q overlaps or precedes the line before", errTorn, line)
 		}
 		ms = append(ms, mapping{
 			span:      span{start, end},

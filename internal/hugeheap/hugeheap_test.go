@@ -1,6 +1,7 @@
 package hugeheap
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -47,14 +48,27 @@ func TestHeapSpans(t *testing.T) {
 
 func TestParseMapsRejects(t *testing.T) {
 	for _, in := range []string{
-		"00400000 r-xp 00000000 fe:00 1 /x\n",                                  // no range
-		"00400000-zz r-xp 00000000 fe:00 1 /x\n",                               // not hex
-		"00500000-00400000 r-xp 00000000 fe:00 1 /x\n",                         // backwards
-		"00400000-00500000 r-xp 00000000\n",                                    // short
-		"00400000-00500000 rw-p 0 00:00 0\n00450000-00600000 rw-p 0 00:00 0\n", // overlap
+		"00400000 r-xp 00000000 fe:00 1 /x\n",          // no range
+		"00400000-zz r-xp 00000000 fe:00 1 /x\n",       // not hex
+		"00500000-00400000 r-xp 00000000 fe:00 1 /x\n", // backwards
+		"00400000-00500000 r-xp 00000000\n",            // short
 	} {
-		if _, err := parseMaps([]byte(in)); err == nil {
-			t.Errorf("parseMaps(%q) accepted it", in)
+		if _, err := parseMaps([]byte(in)); err == nil || errors.Is(err, errTorn) {
+			t.Errorf("parseMaps(%q) = %v, want an error that is not errTorn", in, err)
+		}
+	}
+}
+
+// TestParseMapsTorn reads maps as a read of /proc/self/maps can give them
+// while the process maps and unmaps: a line repeated, lines out of order.
+func TestParseMapsTorn(t *testing.T) {
+	for _, in := range []string{
+		"00400000-00500000 rw-p 0 00:00 0\n00450000-00600000 rw-p 0 00:00 0\n",
+		"00400000-00500000 rw-p 0 00:00 0\n00400000-00500000 rw-p 0 00:00 0\n",
+		"00600000-00700000 rw-p 0 00:00 0\n00400000-00500000 rw-p 0 00:00 0\n",
+	} {
+		if _, err := parseMaps([]byte(in)); !errors.Is(err, errTorn) {
+			t.Errorf("parseMaps(%q) = %v, want errTorn", in, err)
 		}
 	}
 }
