@@ -27,3 +27,24 @@ func TestUseSpareProcs(t *testing.T) {
 		})
 	}
 }
+
+func TestHugePagesWanted(t *testing.T) {
+	def := hugePagesDefault == "on"
+	tests := []struct {
+		env     string
+		want    bool
+		wantErr bool
+	}{
+		{"on", true, false},
+		{"off", false, false},
+		{"", def, false},
+		{"yes", def, true},
+		{"OFF", def, true}, // spelled as documented, or not at all
+	}
+	for _, tc := range tests {
+		got, err := hugePagesWanted(tc.env)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("hugePagesWanted(%q) = %v, %v; want %v, error %v", tc.env, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -51,8 +51,7 @@ const maxReads = 3
 //
 // A read of /proc/self/maps that the process's own mapping and unmapping
 // tore is read again, up to maxReads times; if every read was torn,
-// Advise marks nothing this time and says so with a nil error, for the
-// next pass to do.
+// Advise marks nothing and returns no error: the next pass reads again.
 func (a *Advisor) Advise() (uint64, error) {
 	var ms []mapping
 	for range maxReads {
@@ -71,8 +70,9 @@ func (a *Advisor) Advise() (uint64, error) {
 	for _, s := range heapSpans(ms) {
 		err := madvise(s, syscall.MADV_HUGEPAGE)
 		switch {
-		case errors.Is(err, syscall.ENOMEM):
-			// Unmapped since /proc/self/maps was read.
+		case errors.Is(err, syscall.ENOMEM), errors.Is(err, syscall.EAGAIN):
+			// Unmapped since /proc/self/maps was read, or the kernel
+			// was short of memory to split it: the next pass tries again.
 		case err != nil:
 			return marked, fmt.Errorf("madvise %#x-%#x: %w", s.start, s.end, err)
 		default:

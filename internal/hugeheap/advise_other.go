@@ -5,8 +5,8 @@ package hugeheap
 // Mode returns "never": only Linux has transparent huge pages to ask for.
 func Mode() (string, error) { return "never", nil }
 
-// An Advisor marks the Go heap for huge pages; there are none to ask for
-// here.
+// An Advisor marks the process's heaps for huge pages; there are none
+// to ask for here.
 type Advisor struct{}
 
 // NewAdvisor returns ErrNotAdvisable: only Linux has transparent huge
