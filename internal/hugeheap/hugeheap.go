@@ -13,11 +13,12 @@
 //
 // The C allocator's memory is no different: in a build with cgo, Pebble
 // allocates its memtables (64 MiB each) and cached blocks with it, and
-// the memtables were the largest share of a node's faults. So an Advisor marks every anonymous
-// writable mapping in /proc/self/maps that can hold a huge page, except
-// threads' stacks, and Run repeats that as the process maps more: at
-// once when the Go runtime's mapped memory has grown, and every 50 ms
-// for the rest. It is what transparent huge pages in "always" mode would
+// the memtables were the largest share of a node's faults. So an
+// Advisor marks every anonymous writable mapping in /proc/self/maps that
+// can hold a huge page, except threads' stacks, and Run repeats that as
+// the process maps more: at once when the Go runtime's mapped memory has
+// grown, and at a fixed interval for the C allocator's mappings, which no
+// metric shows. It is what transparent huge pages in "always" mode would
 // give the process, less the stacks.
 //
 // The cost is memory: the kernel may back a 2 MiB range in full where the
