@@ -60,7 +60,7 @@ func UseHugePages(ctx context.Context, log *slog.Logger) {
 		case errors.Is(err, hugeheap.ErrNotAdvisable):
 			log.Debug("huge pages for the heaps: nothing to ask for", "reason", err)
 		case err != nil:
-			log.Warn("huge pages for the heaps: stopped asking", "err", err)
+			log.Warn("huge pages for the heaps: stopped asking; the node runs on in small pages (MEDCHAIN_HUGE_PAGES=off does without them from the start)", "err", err)
 		}
 	}()
 }
@@ -78,7 +78,7 @@ func hugePagesWanted(v string) (bool, error) {
 	case "":
 		return hugePagesDefault == "on", nil
 	}
-	return hugePagesDefault == "on", fmt.Errorf("%q is neither on nor off", v)
+	return hugePagesDefault == "on", fmt.Errorf("%q is neither on nor off: set it to on or off, or unset it for the default", v)
 }
 
 // How often UseHugePages looks for new mappings to mark: every poll it

@@ -2,10 +2,12 @@ package hugeheap
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -96,5 +98,35 @@ func BenchmarkAdvise(b *testing.B) {
 		if _, err := a.Advise(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRunMarksNewMappings: a mapping made after Run's first pass, which
+// changes nothing the Go runtime counts, is marked at a later pass, and
+// Run returns nil once its context is done.
+func TestRunMarksNewMappings(t *testing.T) {
+	if mode, err := Mode(); err != nil || mode != "madvise" {
+		t.Skipf("transparent huge pages are %q here (%v): nothing to ask for", mode, err)
+	}
+	before := anonymous(t, 8<<20, syscall.PROT_READ|syscall.PROT_WRITE)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, time.Millisecond, 5*time.Millisecond) }()
+	waitMarked(t, before) // Run's first pass is done
+	later := anonymous(t, 8<<20, syscall.PROT_READ|syscall.PROT_WRITE)
+	waitMarked(t, later)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v once its context was done, want nil", err)
+	}
+}
+
+func waitMarked(t *testing.T, b []byte) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !markedHuge(t, addr(b)); {
+		if time.Now().After(deadline) {
+			t.Fatal("a mapping was not marked within 10 s of Run")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -27,7 +27,11 @@ func Run(ctx context.Context, poll, rescan time.Duration) error {
 	var scanned time.Time
 	for {
 		metrics.Read(mapped)
-		if now := mapped[0].Value.Uint64(); now != last || time.Since(scanned) >= rescan {
+		now := last // a runtime without the metric leaves Run to its rescans
+		if mapped[0].Value.Kind() == metrics.KindUint64 {
+			now = mapped[0].Value.Uint64()
+		}
+		if now != last || time.Since(scanned) >= rescan {
 			last, scanned = now, time.Now()
 			if _, err := a.Advise(); err != nil {
 				return err
