@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -83,18 +84,25 @@ func FuzzArrayCommas(f *testing.F) {
 	f.Add([]byte(`{"records":[{},{"a":[1,2,"x,]"]},[]],"b":{"c":[1,2]}}`))
 	f.Add([]byte(`["\\",",","\"]",[[],[[1]]]]`))
 	f.Add([]byte(`[1,{"k,":"v]","k2":[true,false,null]},-1.5e3]`))
+	f.Add([]byte(`[{},1` + strings.Repeat("0", 400) + `]`)) // beyond float64
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if !json.Valid(b) {
 			return
 		}
 		want := 0
 		d := json.NewDecoder(bytes.NewReader(b))
+		// Numbers as text: a valid number too large for a float64 would
+		// otherwise end the token stream early and the count with it.
+		d.UseNumber()
 		var stack []json.Delim
 		inArray := make([]int, 0) // values seen so far in each open array
 		for {
 			tok, err := d.Token()
-			if err != nil {
+			if err == io.EOF {
 				break
+			}
+			if err != nil {
+				t.Fatalf("Token on valid JSON: %v", err)
 			}
 			delim, isDelim := tok.(json.Delim)
 			closing := isDelim && (delim == ']' || delim == '}')
