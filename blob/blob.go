@@ -302,7 +302,7 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.write(b, false); err != nil {
+	if err := s.write(b, false, nil); err != nil {
 		return nil, err
 	}
 	return b.names, nil
@@ -318,11 +318,25 @@ func (s *Store) PutMany(blobs [][]byte) ([]string, error) {
 // blind: a lookup would cost more than the rare duplicate, and its old
 // copy becomes unused space. The batch's blobs were hashed when it was
 // made, not here.
-func (s *Store) Write(b *Batch) error { return s.write(b, false) }
+func (s *Store) Write(b *Batch) error { return s.write(b, false, nil) }
+
+// WriteReleasing is Write that calls release, exactly once and before it
+// returns, as soon as the blobs' bytes are written: before it waits for
+// the disk to make them durable. A caller that bounds how many writes use
+// the CPU at once (copying bytes into the page cache) can then let the
+// next one begin while this one waits, and the waiting writes share their
+// syncs.
+func (s *Store) WriteReleasing(b *Batch, release func()) error {
+	var once sync.Once
+	copied := func() { once.Do(release) }
+	defer copied()
+	return s.write(b, false, copied)
+}
 
 // write stores b as Write says; with repair, also the blobs this process
-// stored recently (a damaged copy is replaced by good bytes).
-func (s *Store) write(b *Batch, repair bool) error {
+// stored recently (a damaged copy is replaced by good bytes). copied, if
+// not nil, is called when the blobs' bytes are written, before the syncs.
+func (s *Store) write(b *Batch, repair bool, copied func()) error {
 	if s.index == nil || s.segs.readOnly {
 		return errors.New("store blobs: the store is open read-only")
 	}
@@ -350,7 +364,7 @@ func (s *Store) write(b *Batch, repair bool) error {
 	for k, i := range order {
 		ordered[k], stored[k] = blobs[i], names[i]
 	}
-	places, err := s.segs.append(ordered)
+	places, err := s.segs.append(ordered, copied)
 	if err != nil {
 		return fmt.Errorf("store blobs: %w", err)
 	}
@@ -385,7 +399,7 @@ func (s *Store) PutNamed(name string, b []byte) error {
 	}
 	// A blob is put by name when it was missing or its copy damaged: write
 	// it whatever this process remembers.
-	return s.write(batch, true)
+	return s.write(batch, true, nil)
 }
 
 // Has reports whether the store holds name (without checking it).

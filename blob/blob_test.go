@@ -214,3 +214,78 @@ func TestNewBatch(t *testing.T) {
 		t.Errorf("%d bytes written; want %d (each distinct blob once)", got, distinct)
 	}
 }
+
+// TestWriteReleasing: release is called exactly once, before the write
+// returns, whatever the write finds; when there are bytes to write, it is
+// called once they are written and before the index names them (so before
+// the syncs), and the blobs are stored when the write returns.
+func TestWriteReleasing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := mustBatch(t, "stored earlier")
+	if err := s.Write(stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	s, err = Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Write(stored); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		store     *Store
+		batch     *Batch
+		wantErr   bool
+		wantNamed bool // whether the index named the first blob when release ran
+	}{
+		{"new blobs", s, mustBatch(t, "one", "two"), false, false},
+		{"stored just before", s, stored, false, true},
+		{"read-only store", ro, mustBatch(t, "three"), true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls, namedAtRelease := 0, false
+			err := c.store.WriteReleasing(c.batch, func() {
+				calls++
+				namedAtRelease = c.store.Has(c.batch.Names()[0])
+			})
+			if calls != 1 || (err != nil) != c.wantErr || namedAtRelease != c.wantNamed {
+				t.Fatalf("release called %d times, error %v, index named the blob at release %v; want once, error %v, named %v",
+					calls, err, namedAtRelease, c.wantErr, c.wantNamed)
+			}
+			if !c.wantErr {
+				for _, n := range c.batch.Names() {
+					if !c.store.Has(n) {
+						t.Errorf("Has(%s) = false after the write", n)
+					}
+				}
+			}
+		})
+	}
+}
+
+func mustBatch(t *testing.T, blobs ...string) *Batch {
+	t.Helper()
+	bs := make([][]byte, len(blobs))
+	for i, b := range blobs {
+		bs[i] = []byte(b)
+	}
+	b, err := NewBatch(bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -188,8 +188,9 @@ func syncDir(dir string) error {
 }
 
 // append writes blobs one after the other, durably, and returns their
-// places.
-func (s *segments) append(blobs [][]byte) ([]place, error) {
+// places. copied, if not nil, is called once their bytes are written and
+// before the wait for the disk.
+func (s *segments) append(blobs [][]byte, copied func()) ([]place, error) {
 	if s.readOnly {
 		return nil, errors.New("the store is open read-only")
 	}
@@ -212,6 +213,9 @@ func (s *segments) append(blobs [][]byte) ([]place, error) {
 		if err := writeAt(g.f, chunk, int64(places[start].off)); err != nil {
 			return nil, fmt.Errorf("write segment %d: %w (check the disk: space and I/O errors; the upload can be sent again)", g.num, err)
 		}
+	}
+	if copied != nil {
+		copied()
 	}
 	if err := g.sync(); err != nil {
 		s.mu.Lock()

@@ -136,19 +136,20 @@ func (r *replicator) StoreBlobs(ctx context.Context, blobs *blob.Batch) (int, er
 
 // storeLocal writes blobs here. Writes take turns on all cores but one
 // (cores, not the scheduler's Ps, of which UseSpareProcs gives more): a
-// burst of uploads (copies and a synced write per batch) would otherwise
-// keep consensus, which runs on one goroutine, waiting for a core while
-// its block is due, and every writer would wait longer for it. The blobs
-// were hashed before, outside the turn (blob.NewBatch): a turn is the
-// store's own work only.
+// burst of uploads would otherwise keep consensus, which runs on one
+// goroutine, waiting for a core while its block is due, and every writer
+// would wait longer for it. A turn covers the CPU's part, copying the
+// bytes into the page cache: a writer gives it up when it starts waiting
+// for the disk, so the next one copies meanwhile, and the writers waiting
+// for the disk share their syncs. The blobs were hashed before, outside
+// the turn (blob.NewBatch).
 func (r *replicator) storeLocal(ctx context.Context, blobs *blob.Batch) error {
 	select {
 	case r.writers <- struct{}{}:
-		defer func() { <-r.writers }()
 	case <-ctx.Done():
 		return fmt.Errorf("wait for a turn to store blobs: %w", ctx.Err())
 	}
-	return r.store.Write(blobs)
+	return r.store.WriteReleasing(blobs, func() { <-r.writers })
 }
 
 func (r *replicator) push(ctx context.Context, p apiPeer, batch []byte) error {
