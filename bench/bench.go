@@ -129,6 +129,15 @@ type Report struct {
 	GoVersion          string  `json:"go_version"`
 	Seed               uint64  `json:"seed"`
 	DurationS          float64 `json:"duration_s"`
+	// The share of the machine's cores its hypervisor gave to something
+	// else in each timed phase (Linux's steal time; 0 where the system
+	// does not report it): time no process here can see, which every
+	// latency and rate in the phase pays for.
+	WriteSteal      float64 `json:"write_steal"`
+	BaselineSteal   float64 `json:"baseline_steal"`
+	ReadSteal       float64 `json:"read_steal"`
+	SingleReadSteal float64 `json:"single_read_steal"`
+	PacedReadSteal  float64 `json:"paced_read_steal"`
 }
 
 // ErrOptions reports options Run refuses before it starts anything.
@@ -212,6 +221,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.logf("baseline: %.0f tx/s", run.txPerS)
 	rep.BaselineTxPerS, rep.BaselineTxBytes = run.txPerS, w.txBytes
 	rep.BaselineCPUUsPerTx, rep.BaselineCPUBusy, rep.BaselineFaultsPerTx = run.cost.cpuUs, run.cost.busy, run.cost.faults
+	rep.BaselineSteal = run.cost.steal
 	if rep.BaselineTxPerS > 0 {
 		rep.RatioToBaseline = rep.RecordsPerS / rep.BaselineTxPerS
 	}

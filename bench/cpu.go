@@ -7,13 +7,17 @@ import (
 
 // cpuMeter measures the CPU time the whole process spends over a timed
 // phase: the nodes and the load generator alike (both run here, on the same
-// cores), in user and system mode; and the page faults it took, each the
+// cores), in user and system mode; the page faults it took, each the
 // first touch of a page of memory the process had not used or had handed
-// back to the system.
+// back to the system; and the time the machine's hypervisor took its cores
+// for something else (steal time, on Linux), which no process here sees
+// but every latency pays.
 type cpuMeter struct {
-	use  usage
-	wall time.Time
-	ok   bool
+	use     usage
+	steal   time.Duration
+	stealOK bool
+	wall    time.Time
+	ok      bool
 }
 
 // usage is what the system reports a process has used so far.
@@ -27,11 +31,13 @@ type phaseCost struct {
 	cpuUs  float64 // CPU time, microseconds
 	busy   float64 // the share of the machine's cores kept busy, 0 to 1
 	faults float64 // page faults
+	steal  float64 // the share of the machine's cores the hypervisor took, 0 to 1 (0 where not reported)
 }
 
 func startCPU() cpuMeter {
 	use, ok := processUsage()
-	return cpuMeter{use: use, wall: time.Now(), ok: ok}
+	steal, stealOK := machineSteal()
+	return cpuMeter{use: use, steal: steal, stealOK: stealOK, wall: time.Now(), ok: ok}
 }
 
 // stop returns what the phase cost per unit of work: all zero where the
@@ -43,9 +49,14 @@ func (m cpuMeter) stop(units int) phaseCost {
 		return phaseCost{}
 	}
 	used := use.cpu - m.use.cpu
-	return phaseCost{
+	cores := wall.Seconds() * float64(runtime.NumCPU())
+	c := phaseCost{
 		cpuUs:  float64(used.Microseconds()) / float64(units),
-		busy:   used.Seconds() / (wall.Seconds() * float64(runtime.NumCPU())),
+		busy:   used.Seconds() / cores,
 		faults: float64(use.faults-m.use.faults) / float64(units),
 	}
+	if steal, ok := machineSteal(); ok && m.stealOK && steal >= m.steal {
+		c.steal = (steal - m.steal).Seconds() / cores
+	}
+	return c
 }

@@ -82,7 +82,7 @@ func (w *workload) pacedReads(ctx context.Context, rep *Report, byPatient byPati
 	rep.PacedReadRate, rep.PacedReads = o.PacedReadRate, o.PacedReads
 	rep.PacedReadsPerS = float64(o.PacedReads) / el.Seconds()
 	rep.PacedReadP50Ms, rep.PacedReadP99Ms = percentile(lat, 50), percentile(lat, 99)
-	rep.PacedReadCPUUs = cost.cpuUs
+	rep.PacedReadCPUUs, rep.PacedReadSteal = cost.cpuUs, cost.steal
 	o.logf("paced reads: %.0f records/s answered of %d offered, p50 %.1f ms, p99 %.1f ms",
 		rep.PacedReadsPerS, o.PacedReadRate, rep.PacedReadP50Ms, rep.PacedReadP99Ms)
 	return who, nil

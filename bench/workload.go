@@ -507,6 +507,7 @@ func (w *workload) writes(ctx context.Context, rep *Report) error {
 	el := time.Since(start)
 	c := cpu.stop(len(w.written))
 	rep.WriteCPUUsPerRecord, rep.WriteCPUBusy, rep.WriteFaultsPerRecord = c.cpuUs, c.busy, c.faults
+	rep.WriteSteal = c.steal
 	end()
 	// The records' sealed contents, dropped as each was stored, are left to
 	// the runtime, which hands memory it no longer needs back to the system
@@ -586,9 +587,9 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 	}
 	rep.Reads, rep.ReadBatch = f.n, k
 	rep.ReadsPerS, rep.ReadP50Ms, rep.ReadP99Ms = f.perS, f.p50, f.p99
-	rep.ReadCPUUsPerRead, rep.ReadCPUBusy, rep.ReadFaultsPerRead = f.cost.cpuUs, f.cost.busy, f.cost.faults
+	rep.ReadCPUUsPerRead, rep.ReadCPUBusy, rep.ReadFaultsPerRead, rep.ReadSteal = f.cost.cpuUs, f.cost.busy, f.cost.faults, f.cost.steal
 	rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms = f.perS, f.p50, f.p99
-	rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead = f.cost.cpuUs, f.cost.faults
+	rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead, rep.SingleReadSteal = f.cost.cpuUs, f.cost.faults, f.cost.steal
 	read, seen := f.n, f.patients
 	if k > 1 {
 		// The same number of records again, one per request, so that every
@@ -597,7 +598,7 @@ func (w *workload) reads(ctx context.Context, rep *Report) error {
 			return err
 		}
 		rep.SingleReadsPerS, rep.SingleReadP50Ms, rep.SingleReadP99Ms = f.perS, f.p50, f.p99
-		rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead = f.cost.cpuUs, f.cost.faults
+		rep.SingleReadCPUUs, rep.SingleReadFaultsPerRead, rep.SingleReadSteal = f.cost.cpuUs, f.cost.faults, f.cost.steal
 		read, seen = read+f.n, append(seen, f.patients...)
 	}
 	// The paced reads measure a node at a steady load, not one still

@@ -216,6 +216,8 @@ func benchTable(r *bench.Report) string {
 	row("CPU per record / per tx", fmt.Sprintf("%.0f µs / %.0f µs (cores %.0f%% / %.0f%% busy; baseline's tx)",
 		r.WriteCPUUsPerRecord, r.BaselineCPUUsPerTx, 100*r.WriteCPUBusy, 100*r.BaselineCPUBusy))
 	row("page faults per record / tx", fmt.Sprintf("%.2f / %.2f", r.WriteFaultsPerRecord, r.BaselineFaultsPerTx))
+	row("cores the host took", fmt.Sprintf("%.1f%% / %.1f%% of the writes / baseline; %.1f%% / %.1f%% / %.1f%% of the reads (%d per request / 1 / paced)",
+		100*r.WriteSteal, 100*r.BaselineSteal, 100*r.ReadSteal, 100*r.SingleReadSteal, 100*r.PacedReadSteal, r.ReadBatch))
 	row("records per transaction", fmt.Sprintf("%d", r.Batch))
 	if r.PacedRecords > 0 {
 		row("paced writes", fmt.Sprintf("%d records/s offered, %.0f committed (%d records)", r.PacedRate, r.PacedRecordsPerS, r.PacedRecords))
