@@ -18,15 +18,14 @@ import (
 // A Set decides exactly as Evaluate on its consents: same consent, same
 // reason, same error.
 type Set struct {
-	// Up to two consents and their rules live in the Set's own memory: a
-	// patient's consents are usually one or two. The rules come first: a
-	// decision that allows reads them and not the consents, and a Set
-	// inside a larger entry (as the node's cache keeps it) has them in
-	// the entry's first cache lines.
-	inline   [2]rule
-	rules    []rule
-	consents []Consent
-
+	// Up to two consents and their rules live in the Set's own memory
+	// (inline, inlineGrant): a patient's consents are usually one or two.
+	// The rules come first: a decision that allows reads them and not the
+	// consents, and a Set inside a larger entry (as the node's cache keeps
+	// it) has them in the entry's first cache lines.
+	inline      [2]rule
+	rules       []rule
+	consents    []Consent
 	inlineGrant [2]Consent
 }
 
