@@ -8,6 +8,7 @@ import (
 
 	"github.com/medchain/medchain/consent"
 	"github.com/medchain/medchain/ident"
+	"github.com/medchain/medchain/internal/flatmap"
 	"github.com/medchain/medchain/internal/slab"
 	"github.com/medchain/medchain/tx"
 )
@@ -33,11 +34,11 @@ type cache struct {
 	mu  sync.RWMutex
 	gen uint64
 
-	actors    map[string]*Actor
+	actors    *flatmap.Map[Actor]
 	actorMem  slab.Of[Actor]
 	actorText slab.Text
 
-	patients   map[string]*patient
+	patients   *flatmap.Map[patient]
 	patientMem slab.Of[patient]
 	setMem     *consent.Memory
 	longIDs    slab.Text // the keys of patients whose IDs are too long for an entry's own
@@ -49,20 +50,39 @@ type cache struct {
 
 // patient is what the cache keeps of one patient: its consents and its
 // key epoch numbers, in one entry that also holds the patient's ID, the
-// map's key. At 100,000 patients few entries are in the CPU's caches, and
-// a lookup costs a memory stall for each place it reads: the map's slot,
-// the key's bytes to compare, the consents. Side by side, the last two
-// are one.
+// index's key. At 100,000 patients few entries are in the CPU's caches,
+// and a lookup costs a memory stall for each place it reads, one after
+// another: the index's slot (package flatmap), then the entry, whose
+// first cache lines hold both the key's bytes to compare and the
+// consents' rules.
 type patient struct {
 	id     [inlineID]byte // the key's bytes, when the ID fits
+	idLen  uint8          // the key's length in id; 0: the key is long
 	hasSet bool
 	// set never changes once hasSet: readers use it after they unlock.
 	set    consent.Set
 	epochs epochNums
+	long   string // the key, when it is empty or does not fit in id
 }
 
 // inlineID is room for an actor ID ("mc1" and 40 hex digits) and more.
-const inlineID = 47
+const inlineID = 46
+
+// patientKey is the key an entry holds.
+func patientKey(e *patient) string {
+	if e.idLen == 0 {
+		return e.long
+	}
+	return unsafe.String(&e.id[0], e.idLen)
+}
+
+// patientEntry returns p's entry, or nil; the caller holds the lock.
+func (c *cache) patientEntry(p string) *patient {
+	if c.patients == nil {
+		return nil
+	}
+	return c.patients.Get(p)
+}
 
 // epochNums are one patient's current epoch numbers: n[i] is
 // consent.Categories[i]'s when bit i of have is set.
@@ -112,8 +132,11 @@ func (c *cache) putRecord(r Record) {
 func (c *cache) actor(id string) (*Actor, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	a, ok := c.actors[id]
-	return a, ok
+	if c.actors == nil {
+		return nil, false
+	}
+	a := c.actors.Get(id)
+	return a, a != nil
 }
 
 // putActor caches a copy of a and returns it (or the copy already
@@ -121,11 +144,11 @@ func (c *cache) actor(id string) (*Actor, bool) {
 func (c *cache) putActor(a *Actor) *Actor {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.actors[a.ID]; ok {
-		return old
+	if c.actors == nil || c.actors.Len() >= maxCached {
+		c.actors, c.actorMem, c.actorText = flatmap.New(actorID), slab.Of[Actor]{}, slab.Text{}
 	}
-	if c.actors == nil || len(c.actors) >= maxCached {
-		c.actors, c.actorMem, c.actorText = map[string]*Actor{}, slab.Of[Actor]{}, slab.Text{}
+	if old := c.actors.Get(a.ID); old != nil {
+		return old
 	}
 	p := c.actorMem.New()
 	*p = *a
@@ -141,14 +164,16 @@ func (c *cache) putActor(a *Actor) *Actor {
 		p.requester = consent.Requester{ID: p.ID, Role: p.Role, Org: p.Org}.Intern()
 		p.ID, p.Org = p.requester.ID, p.requester.Org // the same strings, so requesterOf compares pointers
 	}
-	c.actors[p.ID] = p
+	c.actors.Put(p)
 	return p
 }
+
+func actorID(a *Actor) string { return a.ID }
 
 func (c *cache) patientConsents(p string) (*consent.Set, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if e := c.patients[p]; e != nil && e.hasSet {
+	if e := c.patientEntry(p); e != nil && e.hasSet {
 		return &e.set, true
 	}
 	return nil, false
@@ -171,21 +196,21 @@ func (c *cache) putConsents(gen uint64, p string, cs []consent.Consent) *consent
 }
 
 // patient returns p's entry, made if it has none; the caller holds the
-// write lock. A new entry keys the map by its own copy of the ID: p may be
-// a window on a transaction's or a record's bytes, which the map would
-// keep alive (a Go map keeps the key of its latest store, even over an
-// equal one).
+// write lock. A new entry keeps its own copy of the ID: p may be a window
+// on a transaction's or a record's bytes, which the entry would otherwise
+// keep alive.
 func (c *cache) patient(p string) *patient {
-	if e := c.patients[p]; e != nil {
+	if e := c.patientEntry(p); e != nil {
 		return e
 	}
 	c.roomForPatients()
 	e := c.patientMem.New()
 	if len(p) > 0 && len(p) <= len(e.id) {
-		c.patients[unsafe.String(&e.id[0], copy(e.id[:], p))] = e
+		e.idLen = uint8(copy(e.id[:], p))
 	} else {
-		c.patients[c.longIDs.String(p)] = e
+		e.long = c.longIDs.String(p)
 	}
+	c.patients.Put(e)
 	return e
 }
 
@@ -193,10 +218,10 @@ func (c *cache) patient(p string) *patient {
 // is full or when the memory holds more forgotten entries than live ones;
 // the caller holds the write lock.
 func (c *cache) roomForPatients() {
-	if c.patients != nil && len(c.patients) < maxCached && c.patientMem.Len() <= 2*len(c.patients)+4096 {
+	if c.patients != nil && c.patients.Len() < maxCached && c.patientMem.Len() <= 2*c.patients.Len()+4096 {
 		return
 	}
-	c.patients, c.patientMem, c.setMem, c.longIDs = map[string]*patient{}, slab.Of[patient]{}, new(consent.Memory), slab.Text{}
+	c.patients, c.patientMem, c.setMem, c.longIDs = flatmap.New(patientKey), slab.Of[patient]{}, new(consent.Memory), slab.Text{}
 }
 
 func (c *cache) epoch(patient, category string) (uint64, bool) {
@@ -206,7 +231,7 @@ func (c *cache) epoch(patient, category string) (uint64, bool) {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e := c.patients[patient]
+	e := c.patientEntry(patient)
 	if e == nil {
 		return 0, false
 	}
@@ -237,7 +262,9 @@ func (c *cache) forget(patients map[string]bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	for p := range patients {
-		delete(c.patients, p)
+		if c.patients != nil {
+			c.patients.Delete(p)
+		}
 	}
 }
 

@@ -122,12 +122,14 @@ func TestCachePatientEntry(t *testing.T) {
 	if got := c.longIDs.Bytes(); got != len(long) {
 		t.Errorf("%d bytes of IDs copied out of the entries, want %d (the long one only)", got, len(long))
 	}
-	for k, e := range c.patients {
+	c.patients.All(func(e *patient) bool {
+		k := patientKey(e)
 		inEntry := unsafe.StringData(k) == &e.id[0]
-		if want := len(k) <= inlineID; inEntry != want {
+		if want := len(k) > 0 && len(k) <= inlineID; inEntry != want {
 			t.Errorf("%d-byte ID keyed by the entry's own bytes: %v, want %v", len(k), inEntry, want)
 		}
-	}
+		return true
+	})
 }
 
 // TestCacheReadersWhilePatientsChange: readers use a Set after they
@@ -180,8 +182,8 @@ func TestCacheStartsAfreshWhenMostlyForgotten(t *testing.T) {
 			t.Fatalf("put %d: consents %v, %v", i, cs, ok)
 		}
 		c.forget(map[string]bool{p: true})
-		if c.patientMem.Len() > 2*len(c.patients)+4096+1 {
-			t.Fatalf("after %d forgotten puts: %d entries in memory for %d live ones", i+1, c.patientMem.Len(), len(c.patients))
+		if c.patientMem.Len() > 2*c.patients.Len()+4096+1 {
+			t.Fatalf("after %d forgotten puts: %d entries in memory for %d live ones", i+1, c.patientMem.Len(), c.patients.Len())
 		}
 	}
 }
