@@ -66,8 +66,9 @@ func setCompile(c Consent) (*Program, error) {
 
 // sameDecision fails unless the Set decides req exactly as Evaluate does,
 // with its requester as given, interned, and interned before its ID and
-// organization were changed to req's (handles made for the old ones must
-// not match).
+// organization were changed to req's, whether to other strings or to
+// prefixes of the interned ones (handles made for the old ones must not
+// match).
 func sameDecision(t *testing.T, cs []Consent, req Request) {
 	t.Helper()
 	want, wantErr := Evaluate(cs, req, setCompile)
@@ -76,7 +77,12 @@ func sameDecision(t *testing.T, cs []Consent, req Request) {
 	interned.Requester = req.Requester.Intern()
 	stale.Requester = Requester{ID: req.Requester.ID + "x", Role: req.Requester.Role, Org: "x" + req.Requester.Org}.Intern()
 	stale.Requester.ID, stale.Requester.Org = req.Requester.ID, req.Requester.Org
-	for _, r := range []Request{req, interned, stale} {
+	// Changed to a prefix of what was interned: the same bytes in memory,
+	// not the same string.
+	prefix := req
+	prefix.Requester = Requester{ID: req.Requester.ID + "x", Role: req.Requester.Role, Org: req.Requester.Org + "x"}.Intern()
+	prefix.Requester.ID, prefix.Requester.Org = prefix.Requester.ID[:len(req.Requester.ID)], prefix.Requester.Org[:len(req.Requester.Org)]
+	for _, r := range []Request{req, interned, stale, prefix} {
 		got, gotErr := set.Evaluate(r, setCompile)
 		if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 			t.Fatalf("consents %+v\nrequest %+v\nSet: %+v, %v\nEvaluate: %+v, %v", cs, r, got, gotErr, want, wantErr)
@@ -121,6 +127,8 @@ func TestSetCoversTheRules(t *testing.T) {
 		{"empty org", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "", true }), ask(func(r *Request) { r.Requester.Org = "" })},
 		{"same tag, other grantee", grant(func(c *Consent) { c.Grantee = "ztagtagtag" }), ask(func(r *Request) { r.Requester.ID = "xtagtagtag" })},
 		{"same tag, other org", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "ztagtagtag", true }), ask(func(r *Request) { r.Requester.Org = "xtagtagtag" })},
+		{"grant to a longer ID", grant(func(c *Consent) { c.Grantee = "m1x" }), ask(nil)},
+		{"grant to a longer org", grant(func(c *Consent) { c.Grantee, c.GranteeIsOrg = "org1x", true }), ask(nil)},
 		{"before start", grant(nil), ask(func(r *Request) { r.Time = t0 - 1 })},
 		{"until itself", grant(func(c *Consent) { c.Until = t0 + 100 }), ask(func(r *Request) { r.Time = t0 + 100 })},
 		{"revoked", grant(func(c *Consent) { c.Revoked = true }), ask(nil)},
