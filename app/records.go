@@ -398,6 +398,11 @@ func (a *App) decide(r reader, touched map[string]bool, patient string, req cons
 	if err != nil {
 		return consent.Decision{}, err
 	}
+	return a.decideBy(cs, req)
+}
+
+// decideBy evaluates consents cs for req: an error unless they allow it.
+func (a *App) decideBy(cs *consent.Set, req consent.Request) (consent.Decision, error) {
 	d, err := cs.Evaluate(req, a.programs.compile)
 	if err != nil {
 		return d, err

@@ -46,17 +46,39 @@ func New[V any](key func(*V) string) *Map[V] {
 func (m *Map[V]) Len() int { return m.n }
 
 // Get returns the value keyed k, or nil.
-func (m *Map[V]) Get(k string) *V {
+func (m *Map[V]) Get(k string) *V { return m.Begin(k).Get(k) }
+
+// Probe is a lookup begun: its key's hash, and a copy of the key's home
+// slot, read from memory. A caller that begins two lookups before it
+// finishes either has the CPU wait for both slots at once, not one after
+// the other.
+type Probe[V any] struct {
+	m    *Map[V]
+	hash uint64
+	home slot[V]
+}
+
+// Begin begins the lookup of k; Probe.Get finishes it.
+func (m *Map[V]) Begin(k string) Probe[V] {
 	h := maphash.String(m.seed, k)
+	return Probe[V]{m, h, m.slots[h&uint64(len(m.slots)-1)]}
+}
+
+// Get finishes the lookup p began of k (the same key): it returns the
+// value keyed k, or nil. The Map must not have changed since Begin.
+func (p Probe[V]) Get(k string) *V {
+	m, h := p.m, p.hash
 	mask := uint64(len(m.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &m.slots[i]
+	s := &p.home
+	for i := h & mask; ; {
 		if s.v == nil {
 			return nil
 		}
 		if s.hash == h && m.key(s.v) == k {
 			return s.v
 		}
+		i = (i + 1) & mask
+		s = &m.slots[i]
 	}
 }
 
