@@ -279,10 +279,11 @@ func (c *cache) forget(patients map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	if c.patients == nil {
+		return
+	}
 	for p := range patients {
-		if c.patients != nil {
-			c.patients.Delete(p)
-		}
+		c.patients.Delete(p)
 	}
 }
 
