@@ -138,6 +138,12 @@ type Report struct {
 	ReadSteal       float64 `json:"read_steal"`
 	SingleReadSteal float64 `json:"single_read_steal"`
 	PacedReadSteal  float64 `json:"paced_read_steal"`
+	// The garbage collection cycles the process (nodes and load generator)
+	// completed during the paced reads. A cycle takes cores from the
+	// reads for its marking; whether a short phase held one is the
+	// first thing to rule in or out of its p99 ("Reads at scale: the
+	// tail" in docs/performance.md).
+	PacedReadGCCycles uint64 `json:"paced_read_gc_cycles"`
 }
 
 // ErrOptions reports options Run refuses before it starts anything.

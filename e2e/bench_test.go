@@ -39,9 +39,10 @@ func TestBench(t *testing.T) {
 	if v, ok := m["write_faults_per_record"].(float64); !ok || v <= 0 {
 		t.Errorf("write_faults_per_record = %v, want a positive number", m["write_faults_per_record"])
 	}
-	// Steal time: the host may have taken no core at all in a phase.
+	// Steal time: the host may have taken no core at all in a phase; nor
+	// need a collection cycle have fallen in the paced reads.
 	for _, k := range []string{"read_faults_per_read", "single_read_faults_per_read", "baseline_faults_per_tx", "baseline_warmup_faults_per_tx",
-		"write_steal", "baseline_steal", "read_steal", "single_read_steal", "paced_read_steal"} {
+		"write_steal", "baseline_steal", "read_steal", "single_read_steal", "paced_read_steal", "paced_read_gc_cycles"} {
 		if v, ok := m[k].(float64); !ok || v < 0 {
 			t.Errorf("%s = %v, want a number, 0 or more", k, m[k])
 		}
