@@ -99,6 +99,10 @@ type Report struct {
 	PacedReadP50Ms float64 `json:"paced_read_p50_ms"`
 	PacedReadP99Ms float64 `json:"paced_read_p99_ms"`
 	PacedReadCPUUs float64 `json:"paced_read_cpu_us_per_read"`
+	// The longest paced read. In a phase of a few thousand reads the p99
+	// is set by its slowest few dozen, and one stall of the node's sets
+	// them all; the longest read tells a stall from a slow phase.
+	PacedReadMaxMs float64 `json:"paced_read_max_ms"`
 	// CPU time of the whole process (nodes and load generator) per unit of
 	// work in each timed phase, and the share of the cores it kept busy.
 	WriteCPUUsPerRecord float64 `json:"write_cpu_us_per_record"`
@@ -112,6 +116,7 @@ type Report struct {
 	ReadFaultsPerRead       float64 `json:"read_faults_per_read"`
 	SingleReadFaultsPerRead float64 `json:"single_read_faults_per_read"`
 	BaselineFaultsPerTx     float64 `json:"baseline_faults_per_tx"`
+	PacedReadFaultsPerRead  float64 `json:"paced_read_faults_per_read"`
 	// The baseline's warm-up run, before medchain's writes (see warmUp).
 	BaselineWarmupTxPerS      float64 `json:"baseline_warmup_tx_per_s"`
 	BaselineWarmupFaultsPerTx float64 `json:"baseline_warmup_faults_per_tx"`

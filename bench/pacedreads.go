@@ -81,10 +81,11 @@ func (w *workload) pacedReads(ctx context.Context, rep *Report, byPatient byPati
 	}
 	rep.PacedReadRate, rep.PacedReads = o.PacedReadRate, o.PacedReads
 	rep.PacedReadsPerS = float64(o.PacedReads) / el.Seconds()
-	rep.PacedReadP50Ms, rep.PacedReadP99Ms = percentile(lat, 50), percentile(lat, 99)
+	rep.PacedReadP50Ms, rep.PacedReadP99Ms, rep.PacedReadMaxMs = percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)
 	rep.PacedReadCPUUs, rep.PacedReadSteal, rep.PacedReadGCCycles = cost.cpuUs, cost.steal, cost.gcs
-	o.logf("paced reads: %.0f records/s answered of %d offered, p50 %.1f ms, p99 %.1f ms, %d garbage collection cycles",
-		rep.PacedReadsPerS, o.PacedReadRate, rep.PacedReadP50Ms, rep.PacedReadP99Ms, rep.PacedReadGCCycles)
+	rep.PacedReadFaultsPerRead = cost.faults
+	o.logf("paced reads: %.0f records/s answered of %d offered, p50 %.1f ms, p99 %.1f ms, longest %.1f ms; %.2f page faults a read, %d garbage collection cycles",
+		rep.PacedReadsPerS, o.PacedReadRate, rep.PacedReadP50Ms, rep.PacedReadP99Ms, rep.PacedReadMaxMs, rep.PacedReadFaultsPerRead, rep.PacedReadGCCycles)
 	return who, nil
 }
 

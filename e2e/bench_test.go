@@ -28,7 +28,7 @@ func TestBench(t *testing.T) {
 		"baseline_cpu_us_per_tx", "baseline_cpu_busy", "single_reads_per_s", "single_read_p50_ms",
 		"single_read_p99_ms", "single_read_cpu_us_per_read", "paced_records_per_s", "paced_write_p50_ms",
 		"paced_write_p99_ms", "paced_block_interval_ms", "baseline_warmup_tx_per_s",
-		"paced_reads_per_s", "paced_read_p50_ms", "paced_read_p99_ms", "paced_read_cpu_us_per_read"} {
+		"paced_reads_per_s", "paced_read_p50_ms", "paced_read_p99_ms", "paced_read_max_ms", "paced_read_cpu_us_per_read"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, m[k])
 		}
@@ -42,7 +42,7 @@ func TestBench(t *testing.T) {
 	// Steal time: the host may have taken no core at all in a phase; nor
 	// need a collection cycle have fallen in the paced reads.
 	for _, k := range []string{"read_faults_per_read", "single_read_faults_per_read", "baseline_faults_per_tx", "baseline_warmup_faults_per_tx",
-		"write_steal", "baseline_steal", "read_steal", "single_read_steal", "paced_read_steal", "paced_read_gc_cycles"} {
+		"write_steal", "baseline_steal", "read_steal", "single_read_steal", "paced_read_steal", "paced_read_gc_cycles", "paced_read_faults_per_read"} {
 		if v, ok := m[k].(float64); !ok || v < 0 {
 			t.Errorf("%s = %v, want a number, 0 or more", k, m[k])
 		}
@@ -54,6 +54,9 @@ func TestBench(t *testing.T) {
 	if rate, half := m["paced_rate"].(float64), math.Floor(m["records_per_s"].(float64)/2); math.Abs(rate-max(1, half)) > 1 || m["paced_records"] != float64(512) {
 		t.Errorf("paced_rate, paced_records = %v, %v; want %v (half of records_per_s %v), 512 (every paced record committed)",
 			m["paced_rate"], m["paced_records"], half, m["records_per_s"])
+	}
+	if p99, longest := m["paced_read_p99_ms"].(float64), m["paced_read_max_ms"].(float64); longest < p99 {
+		t.Errorf("paced_read_max_ms = %v, under paced_read_p99_ms = %v: the longest read is no shorter than the p99", longest, p99)
 	}
 	if m["paced_read_rate"] != float64(200) || m["paced_reads"] != float64(60) {
 		t.Errorf("paced_read_rate, paced_reads = %v, %v; want 200, 60", m["paced_read_rate"], m["paced_reads"])

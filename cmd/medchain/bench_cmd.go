@@ -231,7 +231,8 @@ func benchTable(r *bench.Report) string {
 		r.SingleReadsPerS, r.SingleReadP50Ms, r.SingleReadP99Ms, r.SingleReadCPUUs, r.SingleReadFaultsPerRead))
 	if r.PacedReads > 0 {
 		row("paced one-record reads", fmt.Sprintf("%d requests/s offered, %.0f answered (%d records)", r.PacedReadRate, r.PacedReadsPerS, r.PacedReads))
-		row("  read p50 / p99", fmt.Sprintf("%.1f ms / %.1f ms (CPU %.0f µs per read)", r.PacedReadP50Ms, r.PacedReadP99Ms, r.PacedReadCPUUs))
+		row("  read p50 / p99 / longest", fmt.Sprintf("%.1f ms / %.1f ms / %.1f ms (CPU %.0f µs and %.2f page faults per read)",
+			r.PacedReadP50Ms, r.PacedReadP99Ms, r.PacedReadMaxMs, r.PacedReadCPUUs, r.PacedReadFaultsPerRead))
 	}
 	row("consent decision p50 / p99", fmt.Sprintf("%.0f µs / %.0f µs", r.AuthorizeP50Us, r.AuthorizeP99Us))
 	row("  without the record lookup", fmt.Sprintf("%.1f µs / %.1f µs", r.EvaluateP50Us, r.EvaluateP99Us))
