@@ -86,7 +86,8 @@ func BenchmarkAuthorizeRead(b *testing.B) {
 // patients, not only its instructions. "hot" visits only the first 1,000
 // patients of the same caches: if the work per decision grew with the
 // caches it would show there; a cost that grows only with the patients
-// visited is the memory hierarchy's.
+// visited is the memory hierarchy's. "evicted" and "evicted-lookups" are
+// described where they run.
 func BenchmarkAuthorizeRecordScale(b *testing.B) {
 	for _, patients := range []int{1_000, 10_000, 100_000} {
 		for _, readers := range []int{patients, 32} {
@@ -149,10 +150,13 @@ func authorizeScale(b *testing.B, patients, nreaders int) {
 	var evict []uint64
 	decide := func(k int) error {
 		id, err := a.AuthorizeRecord(readers[k], &recs[k], "treatment")
-		if err == nil && id == "" {
-			err = fmt.Errorf("allowed by no consent")
+		if err != nil {
+			return fmt.Errorf("AuthorizeRecord: %w", err)
 		}
-		return err
+		if id == "" {
+			return fmt.Errorf("AuthorizeRecord allowed the read by no consent; the bench's reader holds one")
+		}
+		return nil
 	}
 	visit := func(b *testing.B, n int, timed func(k int) error) {
 		took := make([]time.Duration, 0, b.N)
